@@ -1,0 +1,17 @@
+// rpo.hpp — the umbrella header: the scalar core, the four policy families, the composition, the presets and
+// the span batch layer. The Eigen and xtensor adaptors (rpo/eigen.hpp, rpo/xtensor.hpp) are included
+// separately, so that this header needs nothing but the standard library.
+// @sa docs/README.md
+#pragma once
+
+#include "rpo/batch.hpp"
+#include "rpo/concepts.hpp"
+#include "rpo/config.hpp"
+#include "rpo/distance.hpp"
+#include "rpo/errors.hpp"
+#include "rpo/loss.hpp"
+#include "rpo/math.hpp"
+#include "rpo/presets.hpp"
+#include "rpo/reward.hpp"
+#include "rpo/sampling.hpp"
+#include "rpo/target.hpp"

@@ -1,0 +1,208 @@
+// rpo/batch.hpp — a batch of groups over raw spans: per-group losses, the reduced loss and its gradient.
+//
+// Public names: rpo::batch_input, rpo::batch_output, rpo::reduction, rpo::evaluate.
+// The reference path that the Eigen and xtensor adaptors end in. Reductions happen here, once (DESIGN.md):
+// the mean over groups, the sum, or the sum divided by a caller-given count (for gradient accumulation and data
+// parallelism, where the count is that of the whole global batch). Gradients are those of the *reduced* loss.
+// @sa docs/batch.md
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <string>
+#include <type_traits>
+
+#include "rpo/concepts.hpp"
+#include "rpo/errors.hpp"
+#include "rpo/loss.hpp"
+
+namespace rpo {
+
+// ===========================================================================================================
+// Declarations
+// ===========================================================================================================
+
+/// A batch of N responses in G groups. Spans of fields the loss does not read may be left empty. Groups are
+/// given by `offsets` (G + 1 increasing entries from 0 to N: group g is [offsets[g], offsets[g+1])) or, when
+/// `offsets` is empty, are consecutive runs of the sampling scheme's fixed size (2 for pairs: chosen, rejected,
+/// chosen, rejected, ...).  @sa docs/batch.md#batch_input
+template <Scalar T = double> struct batch_input {
+  std::span<const T> logp{};                 ///< log π(y_i|x), N entries (always read)
+  std::span<const T> ref_logp{};             ///< log π_ref(y_i|x), N entries, for reference-based rewards
+  std::span<const T> length{};               ///< token counts n_i > 0, N entries, for length-normalised rewards
+  std::span<const T> reward{};               ///< explicit rewards r_i, N entries, for reward-aware targets
+  std::span<const std::int64_t> offsets{};   ///< G + 1 group boundaries, or empty
+};
+
+/// Where rpo::evaluate writes; each span is either empty (not wanted) or exactly the size shown.
+/// @sa docs/batch.md#batch_output
+template <Scalar T = double> struct batch_output {
+  std::span<T> group_loss{};     ///< G per-group losses, before reduction
+  std::span<T> grad_logp{};      ///< N entries of ∂(reduced loss)/∂logp_i
+  std::span<T> grad_ref_logp{};  ///< N entries of ∂(reduced loss)/∂ref_logp_i (a constant of the objective)
+};
+
+/// How per-group losses become one number: `mean()` over the G groups of this call, `sum()`, or
+/// `sum_over(count)` = sum / count, where count is the number of groups of the whole global batch, so that
+/// micro-batches or ranks add up to the whole batch's mean.  @sa docs/batch.md#reduction
+struct reduction {
+  enum class mode : unsigned char { mean, sum, sum_over_count };
+  mode how = mode::mean;  ///< which reduction
+  double count = 0;       ///< the divisor of sum_over_count (> 0)
+
+  static constexpr reduction mean() noexcept { return {mode::mean, 0}; }
+  static constexpr reduction sum() noexcept { return {mode::sum, 0}; }
+  static constexpr reduction sum_over(double count) noexcept { return {mode::sum_over_count, count}; }
+};
+
+/// Evaluates the loss on every group of the batch, writes the per-group losses and the gradients of the
+/// reduced loss into `out`, and returns the reduced loss. Checks, under the error policy: the parameters,
+/// that every field the loss reads is given with N entries, the offsets, the output sizes, and every value the
+/// loss reads (finite; lengths > 0). Float batches are reduced in double.  @sa docs/batch.md#evaluate
+template <LossLike L, Scalar T = double, ErrorPolicy P = errors::throw_on_error>
+T evaluate(const L& l, const batch_input<T>& in, const batch_output<T>& out = {},
+           reduction how = reduction::mean(), P policy = {});
+
+/// The number of groups rpo::evaluate will see in `in` (for sizing `group_loss`): offsets.size() − 1, or
+/// N / K for fixed groups of the scheme's size K. Returns 0 where the shape is invalid (evaluate reports why).
+/// @sa docs/batch.md#group_count
+template <LossLike L, Scalar T> std::int64_t group_count(const batch_input<T>& in) noexcept;
+
+// ===========================================================================================================
+// Implementations
+// ===========================================================================================================
+
+namespace detail {
+
+inline std::string size_message(const char* who, const char* name, std::size_t got, const char* what,
+                                std::size_t want) {
+  return std::string(who) + ": " + name + " has " + std::to_string(got) + " entries but " + what + " has " +
+         std::to_string(want);
+}
+
+/// Checks sizes, offsets, the reduction and the outputs; returns the number of groups, or −1 after raising.
+template <LossLike L, Scalar T, ErrorPolicy P>
+std::int64_t check_batch_shape(const batch_input<T>& in, const batch_output<T>& out, reduction how,
+                               const P& policy) {
+  using C = decltype(as_loss(std::declval<const L&>()));
+  using S = typename C::sampling_type;
+  const char* who = loss_name<L>();
+  const std::size_t n = in.logp.size();
+  const auto fail_with = [&](errc code, const std::string& message) {
+    fail(policy, code, message);
+    return std::int64_t{-1};
+  };
+  const auto field = [&](input which, std::span<const T> values, const char* name) {
+    if (!contains(C::inputs, which) || values.size() == n) return true;
+    if (values.empty())
+      return fail(policy, errc::invalid_argument,
+                  std::string(who) + ": " + name + " is read by this loss but was not given");
+    return fail(policy, errc::invalid_argument, size_message(who, name, values.size(), "logp", n));
+  };
+  if (!field(input::ref_logp, in.ref_logp, "ref_logp") || !field(input::length, in.length, "length") ||
+      !field(input::reward, in.reward, "reward"))
+    return -1;
+
+  std::int64_t groups = 0;
+  if (in.offsets.empty()) {
+    if constexpr (S::group_size == 0) {
+      return fail_with(errc::invalid_argument, std::string(who) +
+                                                   ": offsets must be given: this sampling scheme takes groups "
+                                                   "of any size");
+    } else {
+      if (n % S::group_size != 0)
+        return fail_with(errc::invalid_argument,
+                         std::string(who) + ": logp has " + std::to_string(n) +
+                             " entries, which is not a multiple of the group size " + std::to_string(S::group_size) +
+                             " (give offsets for groups of other sizes)");
+      groups = static_cast<std::int64_t>(n) / S::group_size;
+    }
+  } else {
+    const auto& o = in.offsets;
+    if (o.front() != 0)
+      return fail_with(errc::invalid_argument,
+                       std::string(who) + ": offsets[0] must be 0, but got offsets[0] = " + std::to_string(o.front()));
+    for (std::size_t g = 1; g < o.size(); ++g) {
+      const std::int64_t k = o[g] - o[g - 1];
+      if (k < S::min_group_size || (S::group_size != 0 && k != S::group_size))
+        return fail_with(errc::invalid_argument,
+                         std::string(who) + ": group " + std::to_string(g - 1) + " (offsets[" + std::to_string(g - 1) +
+                             "] to offsets[" + std::to_string(g) + "]) has " + std::to_string(k) +
+                             " responses, but this sampling scheme needs " +
+                             (S::group_size != 0 ? "exactly " + std::to_string(S::group_size)
+                                                 : "at least " + std::to_string(S::min_group_size)));
+    }
+    if (o.back() != static_cast<std::int64_t>(n))
+      return fail_with(errc::invalid_argument, std::string(who) + ": offsets must end at the number of responses " +
+                                                   std::to_string(n) + ", but the last offset is " +
+                                                   std::to_string(o.back()));
+    groups = static_cast<std::int64_t>(o.size()) - 1;
+  }
+
+  const auto output = [&](std::size_t got, const char* name, std::size_t want, const char* what) {
+    if (got == 0 || got == want) return true;
+    return fail(policy, errc::invalid_argument,
+                std::string(who) + ": " + name + " has " + std::to_string(got) + " entries but must have " +
+                    std::to_string(want) + " (" + what + ") or none");
+  };
+  if (!output(out.group_loss.size(), "group_loss", static_cast<std::size_t>(groups), "one per group") ||
+      !output(out.grad_logp.size(), "grad_logp", n, "one per response") ||
+      !output(out.grad_ref_logp.size(), "grad_ref_logp", n, "one per response"))
+    return -1;
+
+  if (how.how == reduction::mode::mean && groups == 0)
+    return fail_with(errc::invalid_argument, std::string(who) +
+                                                 ": the batch is empty, and the mean over 0 groups is undefined "
+                                                 "(use reduction::sum() or reduction::sum_over(count))");
+  if (how.how == reduction::mode::sum_over_count && !(is_finite(how.count) && how.count > 0))
+    return fail_with(errc::invalid_argument, rule_message(who, "reduction count", "must be finite and > 0", how.count));
+  return groups;
+}
+
+}  // namespace detail
+
+template <LossLike L, Scalar T> std::int64_t group_count(const batch_input<T>& in) noexcept {
+  using S = typename decltype(as_loss(std::declval<const L&>()))::sampling_type;
+  if (!in.offsets.empty()) return static_cast<std::int64_t>(in.offsets.size()) - 1;
+  if constexpr (S::group_size == 0) {
+    return 0;
+  } else {
+    return static_cast<std::int64_t>(in.logp.size()) / S::group_size;
+  }
+}
+
+template <LossLike L, Scalar T, ErrorPolicy P>
+T evaluate(const L& l, const batch_input<T>& in, const batch_output<T>& out, reduction how, P policy) {
+  constexpr T nan = std::numeric_limits<T>::quiet_NaN();
+  const auto composed = as_loss(l);
+  using S = typename decltype(composed)::sampling_type;
+  if (!detail::check_loss_parameters(l, policy)) return nan;
+  const std::int64_t groups = detail::check_batch_shape<L>(in, out, how, policy);
+  if (groups < 0) return nan;
+
+  const auto at = [](auto s, std::int64_t i) { return s.empty() ? nullptr : s.data() + i; };
+  double total = 0;  // accumulated in double also for float batches
+  for (std::int64_t g = 0; g < groups; ++g) {
+    const auto ug = static_cast<std::size_t>(g);
+    const std::int64_t first = in.offsets.empty() ? g * S::group_size : in.offsets[ug];
+    const std::int64_t size = in.offsets.empty() ? S::group_size : in.offsets[ug + 1] - first;
+    const group_ref<T> group{at(in.logp, first), at(in.ref_logp, first), at(in.length, first), at(in.reward, first),
+                             size};
+    if (!detail::check_group_values<L>(group, first, policy)) return nan;
+    const T value = composed.evaluate(group, at(out.grad_logp, first), at(out.grad_ref_logp, first));
+    if (!out.group_loss.empty()) out.group_loss[ug] = value;
+    total += static_cast<double>(value);
+  }
+
+  double scale = 1;
+  if (how.how == reduction::mode::mean) scale = 1.0 / static_cast<double>(groups);
+  if (how.how == reduction::mode::sum_over_count) scale = 1.0 / how.count;
+  if (scale != 1) {
+    for (T& g : out.grad_logp) g = static_cast<T>(static_cast<double>(g) * scale);
+    for (T& g : out.grad_ref_logp) g = static_cast<T>(static_cast<double>(g) * scale);
+  }
+  return static_cast<T>(total * scale);
+}
+
+}  // namespace rpo

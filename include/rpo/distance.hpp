@@ -1,0 +1,90 @@
+// rpo/distance.hpp — distances D(a‖b) between the policy gap a and the target gap b, with ∂D/∂a and ∂D/∂b.
+//
+// Public names: rpo::distance::squared, rpo::distance::bernoulli_bwd_kl, rpo::distance::bernoulli_fwd_kl,
+//               rpo::distance::logistic, rpo::distance::hinge.
+// Implements RPO.md §2.2 (E2)–(E4), their Bregman forms (E3'), (E4') and the derivatives of §2.3 (E5)–(E7);
+// logistic and hinge follow LOSSES.md §1.1, §1.2 and §1.3. The names "forward" and "backward" are those of the
+// official RPO code (NVIDIA NeMo-Aligner) and are the reverse of the usual ML habit: D_bwd(a‖b) is
+// KL(target ‖ policy).
+// @sa docs/distance.md
+#pragma once
+
+#include "rpo/concepts.hpp"
+#include "rpo/config.hpp"
+#include "rpo/math.hpp"
+
+namespace rpo::distance {
+
+/// D_sq(a‖b) = (a − b)², with no ½ (as NeMo-Aligner's `rpo_sq`); ∂D/∂a = 2(a − b), ∂D/∂b = −2(a − b).
+/// RPO.md (E2), (E5). The value is +inf only where (a − b)² itself overflows. A hard label (b = +∞) has no
+/// finite loss here: use target::smoothed_label, target::constant or target::reward_gap.
+/// @sa docs/distance.md#squared
+struct squared {
+  template <Scalar T> RPO_HD constexpr gap_grad<T> value_and_grad(T a, T b) const noexcept {
+    const T d = a - b;
+    return {d * d, T(2) * d, T(-2) * d};
+  }
+  /// No parameters.
+  constexpr parameter_error check() const noexcept { return {}; }
+};
+
+/// D_bwd(a‖b) = KL(Bern σ(b) ‖ Bern σ(a)) = B_softplus(a, b); ∂D/∂a = σ(a) − σ(b), ∂D/∂b = σ(b)σ(−b)(b − a).
+/// RPO.md (E4), (E4'), (E7). The Nemotron-4 RPO loss. Its b → +∞ limit is softplus(−a), the DPO loss
+/// (RPO.md §2.2, §10.3), selected at compile time by rpo::infinite_target_t.
+/// @sa docs/distance.md#bernoulli_bwd_kl
+struct bernoulli_bwd_kl {
+  template <Scalar T> RPO_HD constexpr gap_grad<T> value_and_grad(T a, T b) const noexcept {
+    return {bregman_softplus(a, b), sigmoid_difference(a, b), sigmoid(b) * sigmoid(-b) * (b - a)};
+  }
+  /// The limit b → +∞: D = softplus(−a), ∂D/∂a = −σ(−a).
+  template <Scalar T> RPO_HD constexpr gap_grad<T> value_and_grad(T a, infinite_target_t) const noexcept {
+    return {softplus(-a), -sigmoid(-a), T(0)};
+  }
+  /// No parameters.
+  constexpr parameter_error check() const noexcept { return {}; }
+};
+
+/// D_fwd(a‖b) = KL(Bern σ(a) ‖ Bern σ(b)) = B_softplus(b, a); ∂D/∂a = σ(a)σ(−a)(a − b), ∂D/∂b = σ(b) − σ(a).
+/// RPO.md (E3), (E3'), (E6). Mode-seeking: its gradient vanishes when the policy is confidently wrong
+/// (RPO.md §2.3). It has no finite b = +∞ limit (the KL is infinite for every finite a), so a hard label does
+/// not compose with it.  @sa docs/distance.md#bernoulli_fwd_kl
+struct bernoulli_fwd_kl {
+  template <Scalar T> RPO_HD constexpr gap_grad<T> value_and_grad(T a, T b) const noexcept {
+    return {bregman_softplus(b, a), sigmoid(a) * sigmoid(-a) * (a - b), sigmoid_difference(b, a)};
+  }
+  /// No parameters.
+  constexpr parameter_error check() const noexcept { return {}; }
+};
+
+/// D_log(a‖b) = σ(b)·softplus(−a) + σ(−b)·softplus(a), the binary cross-entropy of the policy's preference
+/// σ(a) against the soft label σ(b); ∂D/∂a = σ(a) − σ(b), ∂D/∂b = −a·σ(b)σ(−b).
+/// D_log = D_bwd + H₂(σ(b)) (RPO.md (E4')), so it has D_bwd's gradient in a; at b = +∞ it is softplus(−a), the
+/// DPO loss. With target::smoothed_label it is the cDPO loss as written (LOSSES.md §1.2), constant included.
+/// @sa docs/distance.md#logistic
+struct logistic {
+  template <Scalar T> RPO_HD constexpr gap_grad<T> value_and_grad(T a, T b) const noexcept {
+    const T q = sigmoid(b);
+    const T q_bar = sigmoid(-b);
+    return {q * softplus(-a) + q_bar * softplus(a), sigmoid_difference(a, b), -a * q * q_bar};
+  }
+  /// The limit b → +∞: D = softplus(−a), ∂D/∂a = −σ(−a).
+  template <Scalar T> RPO_HD constexpr gap_grad<T> value_and_grad(T a, infinite_target_t) const noexcept {
+    return {softplus(-a), -sigmoid(-a), T(0)};
+  }
+  /// No parameters.
+  constexpr parameter_error check() const noexcept { return {}; }
+};
+
+/// D_hinge(a) = max(0, 1 − a), the SLiC-HF / RSO hinge (LOSSES.md §1.3); ∂D/∂a = −1 for a < 1, else 0 (the
+/// subgradient at the kink a = 1 is taken as 0, as TRL does). Its margin 1 plays the role of the target, so it
+/// only composes with a hard label (b = +∞), optionally shifted by target::margin.
+/// @sa docs/distance.md#hinge
+struct hinge {
+  template <Scalar T> RPO_HD constexpr gap_grad<T> value_and_grad(T a, infinite_target_t) const noexcept {
+    return a < T(1) ? gap_grad<T>{T(1) - a, T(-1), T(0)} : gap_grad<T>{T(0), T(0), T(0)};
+  }
+  /// No parameters.
+  constexpr parameter_error check() const noexcept { return {}; }
+};
+
+}  // namespace rpo::distance

@@ -1,0 +1,242 @@
+// rpo/loss.hpp — the composition loss<Distance, RewardModel, Target, Sampling> and its checked pair entry point.
+//
+// Public names: rpo::loss, rpo::group_ref, rpo::pair_input, rpo::pair_result, rpo::Composition, rpo::Preset,
+//               rpo::LossLike, rpo::as_loss, rpo::loss_name, rpo::check_parameters, rpo::value_and_grad.
+// Implements RPO.md (E1) and the chain rule (E8): ∂loss/∂log π(y_i) = ∂loss/∂r_π(y_i) · ∂r_π(y_i)/∂log π(y_i).
+// This is the only place that chain rule is written; the policies give only their local partials.
+// @sa docs/loss.md
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <type_traits>
+
+#include "rpo/concepts.hpp"
+#include "rpo/config.hpp"
+#include "rpo/errors.hpp"
+
+namespace rpo {
+
+// ===========================================================================================================
+// Declarations
+// ===========================================================================================================
+
+/// One group's inputs (K = `size` responses of one prompt), read-only and trivially copyable, so it can be
+/// passed to device code. A pointer is null when the caller has no such field; only the fields the loss reads
+/// (`loss::inputs`) must be set.  @sa docs/loss.md#group_ref
+template <class T> struct group_ref {
+  const T* logp = nullptr;      ///< log π(y_i|x), summed over response tokens
+  const T* ref_logp = nullptr;  ///< log π_ref(y_i|x)
+  const T* length = nullptr;    ///< response token counts n_i > 0
+  const T* reward = nullptr;    ///< explicit rewards r(x, y_i)
+  std::int64_t size = 0;        ///< K
+};
+
+/// The composition of a distance, a reward model, a target and a sampling scheme into one loss:
+/// loss = S over the group's contrasts of D(a − γ‖b), a = r_π(y_i) − r_π(y_j), b from the target.  RPO.md (E1).
+/// An aggregate: `rpo::loss<...>{.reward = {.beta = 0.2}, .target = {.eta = 1}}`.  @sa docs/loss.md
+template <Distance D, RewardModel R, Target Tg, Sampling S> struct loss {
+  static_assert(!InfiniteTarget<Tg> || AcceptsInfiniteTarget<D>,
+                "rpo::loss: a hard label (b = +inf) needs a distance with a finite limit there "
+                "(distance::bernoulli_bwd_kl, distance::logistic, distance::hinge); with distance::squared or "
+                "distance::bernoulli_fwd_kl use target::smoothed_label, target::constant or target::reward_gap");
+  static_assert(InfiniteTarget<Tg> || AcceptsFiniteTarget<D>,
+                "rpo::loss: this distance takes no target gap b (its own margin plays that role, as in "
+                "distance::hinge); use target::hard_label, or target::margin<target::hard_label> to shift it");
+
+  using distance_type = D;
+  using reward_type = R;
+  using target_type = Tg;
+  using sampling_type = S;
+
+  D distance{};  ///< D(a‖b)
+  R reward{};    ///< r_π(y)
+  Tg target{};   ///< b
+  S sampling{};  ///< which contrasts
+
+  /// The per-response fields this loss reads.
+  static constexpr input inputs = input::logp | R::inputs | Tg::inputs;
+
+  /// The first invalid parameter of the four policies, in the order distance, reward, target, sampling.
+  constexpr parameter_error check() const noexcept;
+
+  /// The loss of one group, unchecked (host and device): writes ∂loss/∂logp_i into grad_logp[i] and
+  /// ∂loss/∂ref_logp_i into grad_ref_logp[i] when those pointers are not null. The group must hold valid,
+  /// complete inputs; rpo::value_and_grad and rpo::evaluate check them first.
+  template <Scalar T>
+  RPO_HD constexpr T evaluate(const group_ref<T>& group, T* grad_logp, T* grad_ref_logp) const noexcept;
+};
+
+/// True for a specialisation of rpo::loss.
+template <class L> inline constexpr bool is_loss_v = false;
+template <class D, class R, class Tg, class S> inline constexpr bool is_loss_v<loss<D, R, Tg, S>> = true;
+
+/// A specialisation of rpo::loss.  @sa docs/loss.md
+template <class L>
+concept Composition = is_loss_v<L>;
+
+/// A named method (rpo::dpo, rpo::simpo, ...): its own parameters, a `name`, and `compose()`, which gives the
+/// composition it stands for. It may add a `check()` for parameters that the composition does not carry.
+/// @sa docs/presets.md
+template <class P>
+concept Preset = std::is_trivially_copyable_v<P> && requires(const P p) {
+  { p.compose() } -> Composition;
+  { P::name } -> std::convertible_to<const char*>;
+};
+
+/// What the entry points accept: a composition or a preset.
+template <class L>
+concept LossLike = Composition<L> || Preset<L>;
+
+/// The composition behind a preset (or the composition itself).  @sa docs/loss.md#as_loss
+template <LossLike L> constexpr auto as_loss(const L& l) noexcept;
+
+/// The name used in error messages: the preset's ("rpo::dpo"), or "rpo::loss".
+template <LossLike L> constexpr const char* loss_name() noexcept;
+
+/// The first invalid parameter: the preset's own check (when it has one), then its composition's.
+template <LossLike L> constexpr parameter_error check_parameters(const L& l) noexcept;
+
+/// The two responses of one preference pair, response 0 the chosen one. A field the loss does not read may
+/// be left out; it then holds NaN, and a loss that reads it rejects the call. `T` defaults to double, so
+/// `rpo::value_and_grad(rpo::dpo{}, {.logp = {-12, -20}, .ref_logp = {-13.5, -19}})` works as written.
+/// @sa docs/loss.md#pair_input
+template <Scalar T = double> struct pair_input {
+  static constexpr T absent = std::numeric_limits<T>::quiet_NaN();
+  T logp[2] = {absent, absent};      ///< log π(y_c|x), log π(y_r|x)
+  T ref_logp[2] = {absent, absent};  ///< log π_ref(y_c|x), log π_ref(y_r|x)
+  T length[2] = {absent, absent};    ///< token counts n_c, n_r > 0
+  T reward[2] = {absent, absent};    ///< explicit rewards r_c, r_r
+};
+
+/// The loss of one pair and its gradients. `grad_ref_logp` is ∂loss/∂ref_logp, for callers that check it; the
+/// reference log-probs are constants of the objective and get no update.  @sa docs/loss.md#pair_result
+template <Scalar T> struct pair_result {
+  T loss;
+  T grad_logp[2];
+  T grad_ref_logp[2];
+};
+
+/// The loss of one pair and its analytic gradients, after checking the parameters and the inputs under the
+/// error policy (throw by default): NaN or infinite log-probs, rewards or lengths that the loss reads, and
+/// lengths ≤ 0 are rejected with a message naming the field.  @sa docs/loss.md#value_and_grad
+template <LossLike L, Scalar T = double, ErrorPolicy P = errors::throw_on_error>
+pair_result<T> value_and_grad(const L& l, const pair_input<T>& pair, P policy = {});
+
+namespace detail {
+/// Checks the loss's parameters under the policy; false (after raising) when one is invalid.
+template <LossLike L, ErrorPolicy P> bool check_loss_parameters(const L& l, const P& policy);
+/// Checks the values of every field the loss reads in one group; `first` is the index of the group's first
+/// response in the caller's arrays (for the message).
+template <LossLike L, Scalar T, ErrorPolicy P>
+bool check_group_values(const group_ref<T>& group, std::int64_t first, const P& policy);
+}  // namespace detail
+
+// ===========================================================================================================
+// Implementations
+// ===========================================================================================================
+
+template <Distance D, RewardModel R, Target Tg, Sampling S>
+constexpr parameter_error loss<D, R, Tg, S>::check() const noexcept {
+  if (auto e = distance.check()) return e;
+  if (auto e = reward.check()) return e;
+  if (auto e = target.check()) return e;
+  return sampling.check();
+}
+
+template <Distance D, RewardModel R, Target Tg, Sampling S>
+template <Scalar T>
+RPO_HD constexpr T loss<D, R, Tg, S>::evaluate(const group_ref<T>& group, T* grad_logp,
+                                                T* grad_ref_logp) const noexcept {
+  // Fields the reward model does not read are passed as neutral values (ref 0, length 1) and ignored by it.
+  const auto reward_of = [&](std::int64_t i) {
+    const T ref = contains(R::inputs, input::ref_logp) ? group.ref_logp[i] : T(0);
+    const T length = contains(R::inputs, input::length) ? group.length[i] : T(1);
+    return reward.value_and_grad(group.logp[i], ref, length);
+  };
+  const auto score = [&](std::int64_t i) { return reward_of(i).value; };
+  // (E8): the scheme gives ∂loss/∂r_π(y_i) once per response; multiply by the reward model's partials.
+  const auto sink = [&](std::int64_t i, T d_score) {
+    const reward_grad<T> r = reward_of(i);
+    if (grad_logp != nullptr) grad_logp[i] = d_score * r.d_logp;
+    if (grad_ref_logp != nullptr) grad_ref_logp[i] = d_score * r.d_ref_logp;
+  };
+  return sampling.evaluate(distance, target, score, group.reward, group.size, sink);
+}
+
+template <LossLike L> constexpr auto as_loss(const L& l) noexcept {
+  if constexpr (Composition<L>) {
+    return l;
+  } else {
+    return l.compose();
+  }
+}
+
+template <LossLike L> constexpr const char* loss_name() noexcept {
+  if constexpr (Preset<L>) {
+    return L::name;
+  } else {
+    return "rpo::loss";
+  }
+}
+
+template <LossLike L> constexpr parameter_error check_parameters(const L& l) noexcept {
+  if constexpr (Preset<L> && requires { l.check(); }) {
+    if (auto e = l.check()) return e;
+  }
+  return as_loss(l).check();
+}
+
+namespace detail {
+
+template <LossLike L, ErrorPolicy P> bool check_loss_parameters(const L& l, const P& policy) {
+  if constexpr (std::is_same_v<P, errors::unchecked>) {
+    return true;
+  } else {
+    const parameter_error e = check_parameters(l);
+    if (!e) return true;
+    return fail(policy, errc::invalid_parameter, rule_message(loss_name<L>(), e.name, e.rule, e.value));
+  }
+}
+
+template <LossLike L, Scalar T, ErrorPolicy P>
+bool check_group_values(const group_ref<T>& group, std::int64_t first, const P& policy) {
+  if constexpr (std::is_same_v<P, errors::unchecked>) {
+    return true;
+  } else {
+    using C = decltype(as_loss(std::declval<const L&>()));
+    const auto field = [&](input which, const T* values, const char* name, bool positive) {
+      if (!contains(C::inputs, which)) return true;
+      for (std::int64_t i = 0; i < group.size; ++i) {
+        const T x = values[i];
+        if (is_finite(x) && (!positive || x > T(0))) continue;
+        const std::string indexed = std::string(name) + "[" + std::to_string(first + i) + "]";
+        return fail(policy, errc::domain_error,
+                    rule_message(loss_name<L>(), indexed, positive ? "must be finite and > 0" : "must be finite",
+                                 static_cast<double>(x)));
+      }
+      return true;
+    };
+    return field(input::logp, group.logp, "logp", false) && field(input::ref_logp, group.ref_logp, "ref_logp", false) &&
+           field(input::length, group.length, "length", true) && field(input::reward, group.reward, "reward", false);
+  }
+}
+
+}  // namespace detail
+
+template <LossLike L, Scalar T, ErrorPolicy P>
+pair_result<T> value_and_grad(const L& l, const pair_input<T>& pair, P policy) {
+  const auto composed = as_loss(l);
+  static_assert(decltype(composed)::sampling_type::group_size == 2,
+                "rpo::value_and_grad(loss, pair_input): the loss must use a pairwise sampling scheme "
+                "(sampling::pair); for groups of K responses use rpo::evaluate");
+  constexpr T nan = std::numeric_limits<T>::quiet_NaN();
+  pair_result<T> result{nan, {T(0), T(0)}, {T(0), T(0)}};
+  const group_ref<T> group{pair.logp, pair.ref_logp, pair.length, pair.reward, 2};
+  if (!detail::check_loss_parameters(l, policy) || !detail::check_group_values<L>(group, 0, policy)) return result;
+  result.loss = composed.evaluate(group, result.grad_logp, result.grad_ref_logp);
+  return result;
+}
+
+}  // namespace rpo

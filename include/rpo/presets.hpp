@@ -1,0 +1,129 @@
+// rpo/presets.hpp — the named methods, each one composition of the four policies.
+//
+// Public names (pairwise, response 0 chosen):
+//   rpo::dpo, rpo::cdpo, rpo::ipo, rpo::ipo_normalized, rpo::simpo, rpo::hinge, rpo::dpo_normalized,
+//   rpo::rpo_sq, rpo::rpo_fwd, rpo::rpo_bwd.
+// A preset holds the method's own parameters under the paper's names, and `compose()` gives the composition it
+// is; its `composition` alias is the one line that says "DPO is RPO-bwd with a hard label". The table of
+// RPO.md §4 and LOSSES.md §5 gives the decompositions; docs/presets.md lists them with their defaults.
+// @sa docs/presets.md
+#pragma once
+
+#include "rpo/concepts.hpp"
+#include "rpo/distance.hpp"
+#include "rpo/loss.hpp"
+#include "rpo/reward.hpp"
+#include "rpo/sampling.hpp"
+#include "rpo/target.hpp"
+
+namespace rpo {
+
+/// DPO (Rafailov et al. 2023): softplus(−a), a = β(ℓ_c − ℓ_r). D_bwd / implicit / hard label: the b → +∞ limit
+/// of RPO-bwd.  LOSSES.md §1.1, RPO.md §4 (DPO row).  @sa docs/presets.md#dpo
+struct dpo {
+  static constexpr const char* name = "rpo::dpo";
+  double beta = 0.1;  ///< β > 0 (the paper's and TRL's 0.1)
+  using composition = loss<distance::bernoulli_bwd_kl, reward::implicit, target::hard_label, sampling::pair>;
+  constexpr composition compose() const noexcept { return {.reward = {.beta = beta}}; }
+};
+
+/// Conservative DPO / label smoothing (Mitchell 2023): (1 − ε)·softplus(−a) + ε·softplus(a). The logistic
+/// (cross-entropy) distance against the smoothed label b = logit(1 − ε); equal to RPO-bwd with that constant
+/// target plus H₂(ε).  LOSSES.md §1.2, RPO.md §4 (cDPO row).  @sa docs/presets.md#cdpo
+struct cdpo {
+  static constexpr const char* name = "rpo::cdpo";
+  double beta = 0.1;     ///< β > 0
+  double epsilon = 0.1;  ///< ε ∈ (0, 0.5], the probability that a label is flipped
+  using composition = loss<distance::logistic, reward::implicit, target::smoothed_label, sampling::pair>;
+  constexpr composition compose() const noexcept { return {.reward = {.beta = beta}, .target = {.epsilon = epsilon}}; }
+};
+
+/// IPO as the paper writes it (Azar et al. 2023, Eq. 17; NeMo-Aligner and OpenRLHF): (Δ − 1/(2τ))², with the
+/// summed log-ratio gap Δ = ℓ_c − ℓ_r. D_sq / implicit with β = 1 / constant b = 1/(2τ); equivalently
+/// D_sq(τΔ‖½)/τ² (RPO.md §10.4).  LOSSES.md §1.4.  @sa docs/presets.md#ipo
+struct ipo {
+  static constexpr const char* name = "rpo::ipo";
+  double tau = 0.1;  ///< τ > 0, the regularisation strength (TRL's and NeMo's `beta`)
+  using composition = loss<distance::squared, reward::implicit, target::constant, sampling::pair>;
+  constexpr composition compose() const noexcept {
+    return {.reward = {.beta = 1.0}, .target = {.value = 1.0 / (2.0 * tau)}};
+  }
+  /// τ must be finite and > 0.
+  constexpr parameter_error check() const noexcept { return require_positive("tau", tau); }
+};
+
+/// IPO in TRL's length-normalised form: (d − 1/(2τ))², d = ℓ_c/n_c − ℓ_r/n_r. D_sq / implicit_normalized with
+/// β = 1 / constant b = 1/(2τ). Its target is in nats per token, so τ is not comparable with rpo::ipo's.
+/// LOSSES.md §1.4.  @sa docs/presets.md#ipo_normalized
+struct ipo_normalized {
+  static constexpr const char* name = "rpo::ipo_normalized";
+  double tau = 0.1;  ///< τ > 0 (TRL's `beta`)
+  using composition = loss<distance::squared, reward::implicit_normalized, target::constant, sampling::pair>;
+  constexpr composition compose() const noexcept {
+    return {.reward = {.beta = 1.0}, .target = {.value = 1.0 / (2.0 * tau)}};
+  }
+  /// τ must be finite and > 0.
+  constexpr parameter_error check() const noexcept { return require_positive("tau", tau); }
+};
+
+/// SimPO (Meng et al. 2024): softplus(−(β(ā_c − ā_r) − γ)), ā = log π/n, no reference model. D_bwd /
+/// reference_free_normalized / hard label with margin γ.  LOSSES.md §2.1, RPO.md §4 (SimPO row).
+/// @sa docs/presets.md#simpo
+struct simpo {
+  static constexpr const char* name = "rpo::simpo";
+  double beta = 2.0;   ///< β > 0 (the paper: 2 to 10)
+  double gamma = 0.5;  ///< γ, the target reward margin, absolute (TRL's `simpo_gamma`; not γ/β)
+  using composition =
+      loss<distance::bernoulli_bwd_kl, reward::reference_free_normalized, target::margin<>, sampling::pair>;
+  constexpr composition compose() const noexcept { return {.reward = {.beta = beta}, .target = {.gamma = gamma}}; }
+};
+
+/// The SLiC-HF / RSO hinge loss as TRL's `hinge`: max(0, 1 − a), a = β(ℓ_c − ℓ_r); β is the inverse margin.
+/// distance::hinge / implicit / hard label.  LOSSES.md §1.3.  @sa docs/presets.md#hinge
+struct hinge {
+  static constexpr const char* name = "rpo::hinge";
+  double beta = 0.1;  ///< β > 0 (TRL's default; RSO's paper uses 0.05)
+  using composition = loss<distance::hinge, reward::implicit, target::hard_label, sampling::pair>;
+  constexpr composition compose() const noexcept { return {.reward = {.beta = beta}}; }
+};
+
+/// Length-normalised DPO (Tülu 3, Eq. 6; TRL's `sigmoid_norm`): softplus(−β(ℓ_c/n_c − ℓ_r/n_r)). D_bwd /
+/// implicit_normalized / hard label.  LOSSES.md §1.14.  @sa docs/presets.md#dpo_normalized
+struct dpo_normalized {
+  static constexpr const char* name = "rpo::dpo_normalized";
+  double beta = 5.0;  ///< β > 0, per token (Tülu 3 reports 5)
+  using composition = loss<distance::bernoulli_bwd_kl, reward::implicit_normalized, target::hard_label, sampling::pair>;
+  constexpr composition compose() const noexcept { return {.reward = {.beta = beta}}; }
+};
+
+/// RPO with the squared distance: (a − b)², a = β(ℓ_c − ℓ_r), b = η(r_c − r_r). NeMo-Aligner's `rpo_sq`.
+/// RPO.md (E2), §6.1.  @sa docs/presets.md#rpo_sq
+struct rpo_sq {
+  static constexpr const char* name = "rpo::rpo_sq";
+  double beta = 0.2;  ///< β > 0 (NeMo's `ref_policy_kl_penalty`, default 0.2)
+  double eta = 1.0;   ///< η ≥ 0 (NeMo's `gt_reward_scale`, default 1)
+  using composition = loss<distance::squared, reward::implicit, target::reward_gap, sampling::pair>;
+  constexpr composition compose() const noexcept { return {.reward = {.beta = beta}, .target = {.eta = eta}}; }
+};
+
+/// RPO with the forward Bernoulli KL: KL(Bern σ(a) ‖ Bern σ(b)). NeMo-Aligner's `rpo_fwd_kl`.
+/// RPO.md (E3), §6.1.  @sa docs/presets.md#rpo_fwd
+struct rpo_fwd {
+  static constexpr const char* name = "rpo::rpo_fwd";
+  double beta = 0.2;  ///< β > 0
+  double eta = 1.0;   ///< η ≥ 0
+  using composition = loss<distance::bernoulli_fwd_kl, reward::implicit, target::reward_gap, sampling::pair>;
+  constexpr composition compose() const noexcept { return {.reward = {.beta = beta}, .target = {.eta = eta}}; }
+};
+
+/// RPO with the backward Bernoulli KL: KL(Bern σ(b) ‖ Bern σ(a)), the Nemotron-4 RPO loss. NeMo-Aligner's
+/// `rpo_bwd_kl`.  RPO.md (E4), §6.1.  @sa docs/presets.md#rpo_bwd
+struct rpo_bwd {
+  static constexpr const char* name = "rpo::rpo_bwd";
+  double beta = 0.2;  ///< β > 0
+  double eta = 1.0;   ///< η ≥ 0
+  using composition = loss<distance::bernoulli_bwd_kl, reward::implicit, target::reward_gap, sampling::pair>;
+  constexpr composition compose() const noexcept { return {.reward = {.beta = beta}, .target = {.eta = eta}}; }
+};
+
+}  // namespace rpo
