@@ -38,7 +38,7 @@ struct batch_data {
 }  // namespace
 
 TEST_SUITE("batch") {
-  TEST_CASE_TEMPLATE("each group's loss and gradient equal the pair entry point's; mean and sum scale them", P, rpo::dpo,
+  TEST_CASE_TEMPLATE("each group's loss and gradient equal the pair entry point's: mean and sum scale them", P, rpo::dpo,
                      rpo::simpo, rpo::ipo_normalized, rpo::rpo_bwd, rpo::rpo_sq) {
     const batch_data data(37);
     const std::size_t n = data.logp.size(), groups = n / 2;
@@ -132,7 +132,7 @@ TEST_SUITE("batch") {
     CHECK(f.grad_logp.size() == n);
   }
 
-  TEST_CASE("xtensor containers of any shape, views and expressions give the span results; gradients keep the shape") {
+  TEST_CASE("xtensor containers of any shape, views and expressions give the span results: gradients keep the shape") {
     const batch_data data(6);
     std::vector<double> grad(12), losses(6);
     const double expected = rpo::evaluate(rpo::simpo{}, data.input(), {.group_loss = losses, .grad_logp = grad});

@@ -58,7 +58,7 @@ TEST_SUITE("distance") {
     }
   }
 
-  TEST_CASE("NeMo-RL's unit-test vectors (RPO.md 6.2): sigma(a) = 0.8, sigma(b) = 0.6; D_sq(sqrt 3 + 1/2 || 1/2) = 3") {
+  TEST_CASE("NeMo-RL's unit-test vectors (RPO.md 6.2): sigma(a) = 0.8, sigma(b) = 0.6: D_sq(sqrt 3 + 1/2 || 1/2) = 3") {
     const double a = std::log(0.8 / 0.2), b = std::log(0.6 / 0.4);
     CHECK_CLOSE(bernoulli_fwd_kl{}.value_and_grad(a, b).value, 0.0915162, 1e-6, 0);
     CHECK_CLOSE(bernoulli_bwd_kl{}.value_and_grad(a, b).value, 0.1046496, 1e-6, 0);
@@ -141,7 +141,7 @@ TEST_SUITE("distance") {
     }
   }
 
-  TEST_CASE("second derivatives (RPO.md 2.3): 2, p(1-p)[1 + (1-2p)(a-b)], p(1-p)") {
+  TEST_CASE("second derivatives (RPO.md 2.3): 2, p(1-p)(1 + (1-2p)(a-b)), p(1-p)") {
     std::mt19937_64 rng(3);
     std::uniform_real_distribution<double> u(-12, 12);
     for (int i = 0; i < 500; ++i) {
@@ -242,7 +242,7 @@ TEST_SUITE("distance") {
       }
   }
 
-  TEST_CASE("D_sq overflows to +inf (never NaN) where (a - b)^2 exceeds the range; its gradient stays finite") {
+  TEST_CASE("D_sq overflows to +inf (never NaN) where (a - b)^2 exceeds the range: its gradient stays finite") {
     const auto g = squared{}.value_and_grad(1e20f, -1e20f);
     CHECK(g.value == std::numeric_limits<float>::infinity());
     CHECK(std::isfinite(g.d_a));
@@ -252,7 +252,7 @@ TEST_SUITE("distance") {
     CHECK(!std::isnan(k.d_a));
   }
 
-  TEST_CASE("every distance is zero at a = b and positive elsewhere; the hinge is zero beyond its margin") {
+  TEST_CASE("every distance is zero at a = b and positive elsewhere: the hinge is zero beyond its margin") {
     for (double a : {-7.0, 0.0, 0.3, 44.0}) {
       CHECK(squared{}.value_and_grad(a, a).value == 0);
       CHECK(bernoulli_bwd_kl{}.value_and_grad(a, a).value == 0);

@@ -59,7 +59,7 @@ TEST_SUITE("errors") {
     expect_error<std::domain_error>([&] { rpo::value_and_grad(rpo::dpo{}, no_ref); }, {"ref_logp[0]"});
   }
 
-  TEST_CASE("parameters out of range: beta <= 0, eta < 0, tau <= 0, epsilon outside (0, 1/2], gamma not finite") {
+  TEST_CASE("parameters out of range: beta <= 0, eta < 0, tau <= 0, epsilon outside 0 < eps <= 1/2, gamma not finite") {
     expect_error<std::invalid_argument>([] { rpo::value_and_grad(rpo::dpo{.beta = -0.1}, good); },
                                         {"rpo::dpo: beta must be finite and > 0, but got beta = -0.1"});
     expect_error<std::invalid_argument>([] { rpo::value_and_grad(rpo::dpo{.beta = 0}, good); }, {"beta", "= 0"});
@@ -115,7 +115,7 @@ TEST_SUITE("errors") {
     CHECK(rpo::evaluate(rpo::dpo{}, rpo::batch_input<double>{}, {}, rpo::reduction::sum()) == 0);
   }
 
-  TEST_CASE("errors::report fills a status and returns NaN instead of throwing; errors::unchecked checks nothing") {
+  TEST_CASE("errors::report fills a status and returns NaN instead of throwing: errors::unchecked checks nothing") {
     rpo::status status;
     auto bad = good;
     bad.logp[0] = not_a_number;

@@ -1,0 +1,20 @@
+# cmake -DREADME=... -DEXAMPLE=... -P rpo_readme_check.cmake
+# Fails unless the first ```cpp block of README.md is the body of the example (its first comment line aside), so
+# that the quick start a user copies is code that CI compiles and runs.
+file(READ "${README}" readme)
+string(FIND "${readme}" "```cpp\n" start)
+if(start EQUAL -1)
+  message(FATAL_ERROR "README.md has no ```cpp block")
+endif()
+math(EXPR start "${start} + 7")
+string(SUBSTRING "${readme}" ${start} -1 rest)
+string(FIND "${rest}" "```" stop)
+string(SUBSTRING "${rest}" 0 ${stop} snippet)
+file(READ "${EXAMPLE}" example)
+string(FIND "${example}" "\n" first_newline)
+math(EXPR first_newline "${first_newline} + 1")
+string(SUBSTRING "${example}" ${first_newline} -1 body)
+if(NOT snippet STREQUAL body)
+  message(FATAL_ERROR "The quick start in README.md differs from ${EXAMPLE}; keep them identical")
+endif()
+message(STATUS "README quick start == ${EXAMPLE}")
