@@ -1,12 +1,13 @@
 // 06 — bad input is an error that names the argument, never a silent NaN; errors::report for code that cannot throw.
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <stdexcept>
 
 #include <rpo.hpp>
 
 int main() {
-  const rpo::pair_input<double> pair{.logp = {-12, NAN}, .ref_logp = {-13.5, -19}};
+  const rpo::pair_input<double> pair{.logp = {-12, std::numeric_limits<double>::quiet_NaN()}, .ref_logp = {-13.5, -19}};
   try {
     rpo::value_and_grad(rpo::dpo{}, pair);
   } catch (const std::domain_error& e) {

@@ -48,7 +48,7 @@ template <Scalar T = double> struct batch_output {
 /// micro-batches or ranks add up to the whole batch's mean.  @sa docs/batch.md#reduction
 struct reduction {
   enum class mode : unsigned char { mean, sum, sum_over_count };
-  mode how = mode::mean;  ///< which reduction
+  mode kind = mode::mean;  ///< which reduction
   double count = 0;       ///< the divisor of sum_over_count (> 0)
 
   static constexpr reduction mean() noexcept { return {mode::mean, 0}; }
@@ -59,7 +59,9 @@ struct reduction {
 /// Evaluates the loss on every group of the batch, writes the per-group losses and the gradients of the
 /// reduced loss into `out`, and returns the reduced loss. Checks, under the error policy: the parameters,
 /// that every field the loss reads is given with N entries, the offsets, the output sizes, and every value the
-/// loss reads (finite; lengths > 0). Float batches are reduced in double.  @sa docs/batch.md#evaluate
+/// loss reads (finite; lengths > 0). Float batches are reduced in double. Values are checked group by group as the
+/// batch is evaluated: after an error reported under errors::report, the outputs are partly written and must be
+/// discarded.  @sa docs/batch.md#evaluate
 template <LossLike L, Scalar T = double, ErrorPolicy P = errors::throw_on_error>
 T evaluate(const L& l, const batch_input<T>& in, const batch_output<T>& out = {},
            reduction how = reduction::mean(), P policy = {});
@@ -151,11 +153,11 @@ std::int64_t check_batch_shape(const batch_input<T>& in, const batch_output<T>& 
       !output(out.grad_ref_logp.size(), "grad_ref_logp", n, "one per response"))
     return -1;
 
-  if (how.how == reduction::mode::mean && groups == 0)
+  if (how.kind == reduction::mode::mean && groups == 0)
     return fail_with(errc::invalid_argument, std::string(who) +
                                                  ": the batch is empty, and the mean over 0 groups is undefined "
                                                  "(use reduction::sum() or reduction::sum_over(count))");
-  if (how.how == reduction::mode::sum_over_count && !(is_finite(how.count) && how.count > 0))
+  if (how.kind == reduction::mode::sum_over_count && !(is_finite(how.count) && how.count > 0))
     return fail_with(errc::invalid_argument, rule_message(who, "reduction count", "must be finite and > 0", how.count));
   return groups;
 }
@@ -178,7 +180,7 @@ T evaluate(const L& l, const batch_input<T>& in, const batch_output<T>& out, red
   const auto composed = as_loss(l);
   using S = typename decltype(composed)::sampling_type;
   if (!detail::check_loss_parameters(l, policy)) return nan;
-  const std::int64_t groups = detail::check_batch_shape<L>(in, out, how, policy);
+  const std::int64_t groups = detail::check_batch_shape<L>(in, out, how, detail::shape_policy(policy));
   if (groups < 0) return nan;
 
   const auto at = [](auto s, std::int64_t i) { return s.empty() ? nullptr : s.data() + i; };
@@ -196,8 +198,8 @@ T evaluate(const L& l, const batch_input<T>& in, const batch_output<T>& out, red
   }
 
   double scale = 1;
-  if (how.how == reduction::mode::mean) scale = 1.0 / static_cast<double>(groups);
-  if (how.how == reduction::mode::sum_over_count) scale = 1.0 / how.count;
+  if (how.kind == reduction::mode::mean) scale = 1.0 / static_cast<double>(groups);
+  if (how.kind == reduction::mode::sum_over_count) scale = 1.0 / how.count;
   if (scale != 1) {
     for (T& g : out.grad_logp) g = static_cast<T>(static_cast<double>(g) * scale);
     for (T& g : out.grad_ref_logp) g = static_cast<T>(static_cast<double>(g) * scale);

@@ -3,7 +3,9 @@
 // Public names:
 //   scalars      rpo::scalar_traits, rpo::Scalar
 //   results      rpo::gap_grad, rpo::reward_grad, rpo::infinite_target_t, rpo::infinite_target
-//   inputs       rpo::input (the per-response fields a policy reads), rpo::parameter_error
+//   inputs       rpo::input (the per-response fields a policy reads), rpo::contains, operator| on rpo::input
+//   parameters   rpo::parameter_error, rpo::is_finite, rpo::require_positive, rpo::require_nonnegative,
+//                rpo::require_finite
 //   concepts     rpo::Distance, rpo::AcceptsFiniteTarget, rpo::AcceptsInfiniteTarget, rpo::RewardModel,
 //                rpo::Target, rpo::InfiniteTarget, rpo::ShiftedTarget, rpo::Sampling
 // Layer 1 of DESIGN.md: needs only the standard library. A user policy includes this header, not the built-in
@@ -14,6 +16,7 @@
 #include <concepts>
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 #include "rpo/config.hpp"
 
@@ -24,8 +27,10 @@ namespace rpo {
 // ===========================================================================================================
 
 /// Opt-in for user scalar types (a dual number, an interval): specialise with `enabled = true` to make them
-/// satisfy rpo::Scalar (the idea of Eigen's NumTraits). Such a type must find exp, log, log1p, expm1 and fabs
-/// by argument-dependent lookup.  @sa docs/concepts.md#scalar
+/// satisfy rpo::Scalar (the idea of Eigen's NumTraits). Such a type must also: find exp, log, log1p, expm1 and
+/// fabs by argument-dependent lookup; be constructible from double and from int; compare with < > <= >= ==; and
+/// specialise std::numeric_limits (epsilon(), infinity()), which the cores use for cutoffs.
+/// tests/support/dual.hpp is a complete example.  @sa docs/concepts.md#scalar
 template <class T> struct scalar_traits {
   static constexpr bool enabled = false;
 };

@@ -15,6 +15,15 @@
 
 namespace rpo::distance {
 
+namespace detail {
+/// σ(x)σ(−x)·(x − y), the curvature of softplus at x times a gap. σ(x)σ(−x) underflows to 0 long before x − y can
+/// overflow, and 0·∞ would be NaN: the product is then 0, its true value to the last bit.
+template <Scalar T> RPO_HD constexpr T slope_times_gap(T x, T y) noexcept {
+  const T slope = sigmoid(x) * sigmoid(-x);
+  return slope == T(0) ? T(0) : slope * (x - y);
+}
+}  // namespace detail
+
 /// D_sq(a‖b) = (a − b)², with no ½ (as NeMo-Aligner's `rpo_sq`); ∂D/∂a = 2(a − b), ∂D/∂b = −2(a − b).
 /// RPO.md (E2), (E5). The value is +inf only where (a − b)² itself overflows. A hard label (b = +∞) has no
 /// finite loss here: use target::smoothed_label, target::constant or target::reward_gap.
@@ -34,7 +43,7 @@ struct squared {
 /// @sa docs/distance.md#bernoulli_bwd_kl
 struct bernoulli_bwd_kl {
   template <Scalar T> RPO_HD constexpr gap_grad<T> value_and_grad(T a, T b) const noexcept {
-    return {bregman_softplus(a, b), sigmoid_difference(a, b), sigmoid(b) * sigmoid(-b) * (b - a)};
+    return {bregman_softplus(a, b), sigmoid_difference(a, b), detail::slope_times_gap(b, a)};
   }
   /// The limit b → +∞: D = softplus(−a), ∂D/∂a = −σ(−a).
   template <Scalar T> RPO_HD constexpr gap_grad<T> value_and_grad(T a, infinite_target_t) const noexcept {
@@ -50,7 +59,7 @@ struct bernoulli_bwd_kl {
 /// not compose with it.  @sa docs/distance.md#bernoulli_fwd_kl
 struct bernoulli_fwd_kl {
   template <Scalar T> RPO_HD constexpr gap_grad<T> value_and_grad(T a, T b) const noexcept {
-    return {bregman_softplus(b, a), sigmoid(a) * sigmoid(-a) * (a - b), sigmoid_difference(b, a)};
+    return {bregman_softplus(b, a), detail::slope_times_gap(a, b), sigmoid_difference(b, a)};
   }
   /// No parameters.
   constexpr parameter_error check() const noexcept { return {}; }

@@ -2,8 +2,8 @@
 //
 // Public names: rpo::eigen::array, rpo::eigen::column, rpo::eigen::inputs, rpo::eigen::result,
 //               rpo::eigen::evaluate.
-// Every input is a column (an Eigen array or vector, or any expression of one); contiguous columns of the right
-// scalar type are read in place, anything else is evaluated once. The work happens in rpo::evaluate over spans
+// Every input is a column (an Eigen array or vector, or any expression of one) whose scalar type is the batch's T (a
+// compile error otherwise); contiguous columns are read in place, other expressions are evaluated once. The work happens in rpo::evaluate over spans
 // (rpo/batch.hpp): no formula is written twice. Link the CMake target rpo::eigen (it brings Eigen3::Eigen).
 // @sa docs/batch.md#eigen
 #pragma once

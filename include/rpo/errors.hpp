@@ -45,9 +45,9 @@ struct report {
   status* out = nullptr;  ///< where the error goes; must not be null
 };
 
-/// Check nothing: for inner loops whose inputs were validated before. Bad input then gives unspecified
-/// (possibly NaN) results, never undefined behaviour from rpo's own indexing as long as the sizes are right.
-/// @sa docs/errors.md#unchecked
+/// Check no parameter and no input value: for inner loops whose inputs were validated before. Bad values then give
+/// unspecified (possibly NaN) results. Sizes, offsets and output spans are still checked, and a wrong one still
+/// throws, because it would otherwise read or write out of bounds.  @sa docs/errors.md#unchecked
 struct unchecked {};
 
 }  // namespace errors
@@ -83,6 +83,15 @@ template <ErrorPolicy P> bool fail(const P& policy, errc code, const std::string
     (void)message;
   }
   return false;
+}
+
+/// The policy for checks that guard memory safety (sizes, offsets): errors::unchecked throws there too.
+template <ErrorPolicy P> constexpr auto shape_policy(const P& policy) noexcept {
+  if constexpr (std::is_same_v<P, errors::unchecked>) {
+    return errors::throw_on_error{};
+  } else {
+    return policy;
+  }
 }
 
 /// "who: name must ..., but got name = value".

@@ -1,6 +1,7 @@
 // rpo/loss.hpp — the composition loss<Distance, RewardModel, Target, Sampling> and its checked pair entry point.
 //
-// Public names: rpo::loss, rpo::group_ref, rpo::pair_input, rpo::pair_result, rpo::Composition, rpo::Preset,
+// Public names: rpo::loss, rpo::group_ref, rpo::pair_input, rpo::pair_result, rpo::is_loss_v, rpo::Composition,
+//               rpo::Preset,
 //               rpo::LossLike, rpo::as_loss, rpo::loss_name, rpo::check_parameters, rpo::value_and_grad.
 // Implements RPO.md (E1) and the chain rule (E8): ∂loss/∂log π(y_i) = ∂loss/∂r_π(y_i) · ∂r_π(y_i)/∂log π(y_i).
 // This is the only place that chain rule is written; the policies give only their local partials.
@@ -65,7 +66,8 @@ template <Distance D, RewardModel R, Target Tg, Sampling S> struct loss {
   /// ∂loss/∂ref_logp_i into grad_ref_logp[i] when those pointers are not null. The group must hold valid,
   /// complete inputs; rpo::value_and_grad and rpo::evaluate check them first.
   template <Scalar T>
-  RPO_HD constexpr T evaluate(const group_ref<T>& group, T* grad_logp, T* grad_ref_logp) const noexcept;
+  RPO_HD constexpr T evaluate(const group_ref<T>& group, std::type_identity_t<T>* grad_logp,
+                              std::type_identity_t<T>* grad_ref_logp) const noexcept;
 };
 
 /// True for a specialisation of rpo::loss.
@@ -147,8 +149,8 @@ constexpr parameter_error loss<D, R, Tg, S>::check() const noexcept {
 
 template <Distance D, RewardModel R, Target Tg, Sampling S>
 template <Scalar T>
-RPO_HD constexpr T loss<D, R, Tg, S>::evaluate(const group_ref<T>& group, T* grad_logp,
-                                                T* grad_ref_logp) const noexcept {
+RPO_HD constexpr T loss<D, R, Tg, S>::evaluate(const group_ref<T>& group, std::type_identity_t<T>* grad_logp,
+                                                std::type_identity_t<T>* grad_ref_logp) const noexcept {
   // Fields the reward model does not read are passed as neutral values (ref 0, length 1) and ignored by it.
   const auto reward_of = [&](std::int64_t i) {
     const T ref = contains(R::inputs, input::ref_logp) ? group.ref_logp[i] : T(0);

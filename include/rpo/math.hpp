@@ -3,7 +3,8 @@
 // Public names: rpo::softplus, rpo::log_sigmoid, rpo::sigmoid, rpo::sigmoid_difference, rpo::log1mexp,
 //               rpo::logsumexp, rpo::binary_entropy_logit, rpo::bregman_softplus, rpo::bernoulli_kl_logit.
 // Implements RPO.md §2.2 ("Evaluation for every finite input", Bregman forms E3', E4') and the stable forms of
-// LOSSES.md §6 and STYLE.md §4.5. Every function is finite for every finite argument in its domain.
+// LOSSES.md §6 and STYLE.md §4.5. Every function is finite for every finite argument in its domain, except where
+// the true value itself exceeds the range: bregman_softplus(x, y) ≈ |x − y| is +inf when x − y overflows.
 // @sa docs/math.md
 #pragma once
 

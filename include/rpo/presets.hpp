@@ -82,7 +82,7 @@ struct simpo {
 /// distance::hinge / implicit / hard label.  LOSSES.md §1.3.  @sa docs/presets.md#hinge
 struct hinge {
   static constexpr const char* name = "rpo::hinge";
-  double beta = 0.1;  ///< β > 0 (TRL's default; RSO's paper uses 0.05)
+  double beta = 0.1;  ///< β > 0 (TRL's default; TRL's paper index uses 0.05 for RSO)
   using composition = loss<distance::hinge, reward::implicit, target::hard_label, sampling::pair>;
   constexpr composition compose() const noexcept { return {.reward = {.beta = beta}}; }
 };

@@ -58,7 +58,7 @@ struct smoothed_label {
   /// ε must lie in (0, 0.5].
   constexpr parameter_error check() const noexcept {
     if (epsilon > 0 && epsilon <= 0.5) return {};
-    return {"epsilon", "must be in (0, 0.5] (for epsilon = 0 use target::hard_label)", epsilon};
+    return {"epsilon", "must be in (0, 0.5] (epsilon = 0 is a hard label: target::hard_label, rpo::dpo)", epsilon};
   }
 };
 

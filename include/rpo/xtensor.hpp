@@ -2,8 +2,8 @@
 //
 // Public names: rpo::xtensor::column, rpo::xtensor::inputs, rpo::xtensor::result, rpo::xtensor::evaluate.
 // An input is any xtensor expression, read in row-major order (so a [pairs, 2] tensor of chosen and rejected
-// log-probs is a batch of pairs). Row-major containers of the right scalar type are read in place; anything
-// else is evaluated once. Gradients come back in the shape of `logp`. The work happens in rpo::evaluate over
+// log-probs is a batch of pairs). The value type must be the batch's T (a compile error otherwise, as in the Eigen
+// adaptor); row-major containers are read in place, other expressions are evaluated once. Gradients come back in the shape of `logp`. The work happens in rpo::evaluate over
 // spans (rpo/batch.hpp). Uses xtensor 0.24's flat include paths (STYLE.md pitfall 1). Link rpo::xtensor.
 // @sa docs/batch.md#xtensor
 #pragma once
@@ -34,12 +34,15 @@ template <class T> class column {
  public:
   /// No column: the field is not given.
   column() = default;
-  /// Binds `values`: viewed in place when it is a row-major container of T, evaluated once otherwise.
+  /// Binds `values`, an expression with value type T: viewed in place when it is a row-major container, evaluated once
+  /// otherwise.
   template <class E>
   column(const xt::xexpression<E>& values) {  // NOLINT(google-explicit-constructor): a column *is* its values
+    static_assert(std::is_same_v<typename E::value_type, T>,
+                  "rpo::xtensor::column<T>: the expression's value type must be T; name the type, as in "
+                  "rpo::xtensor::inputs<float>{...}, or cast the expression with xt::cast<T>()");
     const E& e = values.derived_cast();
-    if constexpr (xt::has_data_interface<E>::value && std::is_same_v<typename E::value_type, T> &&
-                  E::static_layout == xt::layout_type::row_major) {
+    if constexpr (xt::has_data_interface<E>::value && E::static_layout == xt::layout_type::row_major) {
       view_ = {e.data() + e.data_offset(), e.size()};
     } else {
       owned_ = e;
@@ -58,7 +61,7 @@ template <class T> class column {
  private:
   xt::xarray<T, xt::layout_type::row_major> owned_{};
   std::span<const T> view_{};
-  std::vector<std::size_t> shape_{};
+  std::vector<std::size_t> shape_{0};  // an absent column has no entries (an empty shape would be one scalar)
 };
 
 /// The inputs of rpo::xtensor::evaluate, as rpo::batch_input but with xtensor expressions.

@@ -156,5 +156,20 @@ TEST_SUITE("batch") {
     const auto v = rpo::xtensor::evaluate(rpo::simpo{}, {.logp = every_other, .length = every_other_len},
                                           rpo::reduction::sum());
     CHECK_CLOSE(v.loss, losses[0] + losses[2] + losses[4], 1e-14, 0);
+
+    // No columns at all: an empty batch, as with spans (an absent column is not a 0-d scalar).
+    const auto empty = rpo::xtensor::evaluate(rpo::dpo{}, {}, rpo::reduction::sum());
+    CHECK(empty.loss == 0);
+    CHECK(empty.grad_logp.size() == 0);
+    CHECK(rpo::eigen::evaluate(rpo::dpo{}, {}, rpo::reduction::sum()).loss == 0);
+  }
+
+  TEST_CASE("the unchecked group kernel takes a null gradient pointer for what is not wanted") {
+    const double logp[] = {-12, -20}, ref[] = {-13.5, -19};
+    double grad[2];
+    const auto composed = rpo::as_loss(rpo::dpo{.beta = 0.2});
+    const double value = composed.evaluate(rpo::group_ref<double>{logp, ref, nullptr, nullptr, 2}, grad, nullptr);
+    CHECK_CLOSE(value, 0.47407698418, 1e-10, 0);  // RPO.md 10.2
+    CHECK(grad[0] == -grad[1]);
   }
 }

@@ -115,7 +115,7 @@ TEST_SUITE("errors") {
     CHECK(rpo::evaluate(rpo::dpo{}, rpo::batch_input<double>{}, {}, rpo::reduction::sum()) == 0);
   }
 
-  TEST_CASE("errors::report fills a status and returns NaN instead of throwing: errors::unchecked checks nothing") {
+  TEST_CASE("errors::report fills a status and returns NaN instead of throwing: errors::unchecked checks no values") {
     rpo::status status;
     auto bad = good;
     bad.logp[0] = not_a_number;
@@ -137,5 +137,10 @@ TEST_SUITE("errors") {
 
     // unchecked: no exception, the NaN goes through (the caller promised valid input).
     CHECK(std::isnan(rpo::value_and_grad(rpo::dpo{}, bad, rpo::errors::unchecked{}).loss));
+    // ... but sizes still throw under unchecked: a wrong one would read past the end of an array.
+    const std::vector<double> lp{-1, -2, -3, -4}, ref{-1, -2};
+    expect_error<std::invalid_argument>(
+        [&] { rpo::evaluate(rpo::dpo{}, {.logp = lp, .ref_logp = ref}, {}, rpo::reduction::mean(), rpo::errors::unchecked{}); },
+        {"ref_logp has 2 entries but logp has 4"});
   }
 }

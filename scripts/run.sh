@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# scripts/run.sh — the main job: build every example in examples/ and run each one (CTest label "example").
+# Installs the Debian packages it lacks (as root, or with sudo). Build tree: build/run.
+set -euo pipefail
+
+packages=(cmake g++ make libeigen3-dev libxtensor-dev)
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/packages.sh
+source scripts/packages.sh
+ensure_packages "${packages[@]}"
+
+build=build/run
+# Only the examples: no tests (doctest is not needed) and no benchmarks (nor Google Benchmark). Warnings stay
+# warnings here; scripts/test.sh is where they are errors.
+cmake -S . -B "${build}" -G "Unix Makefiles" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++ \
+  -DRPO_BUILD_TESTS=OFF -DRPO_BUILD_EXAMPLES=ON -DRPO_BUILD_BENCH=OFF
+cmake --build "${build}" --parallel 2
+# Run each example in order and show what it prints; any failure stops the job.
+for example in "${build}"/examples/rpo_example_*; do
+  echo "=== ${example##*/rpo_example_}"
+  "${example}"
+done
+echo "run.sh: every example built and ran"
