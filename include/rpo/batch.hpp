@@ -59,9 +59,8 @@ struct reduction {
 /// Evaluates the loss on every group of the batch, writes the per-group losses and the gradients of the
 /// reduced loss into `out`, and returns the reduced loss. Checks, under the error policy: the parameters,
 /// that every field the loss reads is given with N entries, the offsets, the output sizes, and every value the
-/// loss reads (finite; lengths > 0). Float batches are reduced in double. Values are checked group by group as the
-/// batch is evaluated: after an error reported under errors::report, the outputs are partly written and must be
-/// discarded.  @sa docs/batch.md#evaluate
+/// loss reads (finite; lengths > 0), all before anything is written, so a call that fails leaves `out` untouched.
+/// Float batches are reduced in double.  @sa docs/batch.md#evaluate
 template <LossLike L, Scalar T = double, ErrorPolicy P = errors::throw_on_error>
 T evaluate(const L& l, const batch_input<T>& in, const batch_output<T>& out = {},
            reduction how = reduction::mean(), P policy = {});
@@ -184,14 +183,22 @@ T evaluate(const L& l, const batch_input<T>& in, const batch_output<T>& out, red
   if (groups < 0) return nan;
 
   const auto at = [](auto s, std::int64_t i) { return s.empty() ? nullptr : s.data() + i; };
+  // Every value is checked before anything is written: a failed call leaves the outputs untouched.
+  const group_ref<T> everything{at(in.logp, 0), at(in.ref_logp, 0), at(in.length, 0), at(in.reward, 0),
+                                static_cast<std::int64_t>(in.logp.size())};
+  if (!detail::check_group_values<L>(everything, 0, policy)) return nan;
   double total = 0;  // accumulated in double also for float batches
   for (std::int64_t g = 0; g < groups; ++g) {
     const auto ug = static_cast<std::size_t>(g);
     const std::int64_t first = in.offsets.empty() ? g * S::group_size : in.offsets[ug];
     const std::int64_t size = in.offsets.empty() ? S::group_size : in.offsets[ug + 1] - first;
-    const group_ref<T> group{at(in.logp, first), at(in.ref_logp, first), at(in.length, first), at(in.reward, first),
-                             size};
-    if (!detail::check_group_values<L>(group, first, policy)) return nan;
+    // A field the loss reads is non-empty here (checked above); one it does not read is passed as null.
+    using C = decltype(composed);
+    const auto read = [&](input field, std::span<const T> s) {
+      return contains(C::inputs, field) ? s.data() + first : nullptr;
+    };
+    const group_ref<T> group{in.logp.data() + first, read(input::ref_logp, in.ref_logp), read(input::length, in.length),
+                             read(input::reward, in.reward), size};
     const T value = composed.evaluate(group, at(out.grad_logp, first), at(out.grad_ref_logp, first));
     if (!out.group_loss.empty()) out.group_loss[ug] = value;
     total += static_cast<double>(value);

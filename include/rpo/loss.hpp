@@ -129,8 +129,8 @@ pair_result<T> value_and_grad(const L& l, const pair_input<T>& pair, P policy = 
 namespace detail {
 /// Checks the loss's parameters under the policy; false (after raising) when one is invalid.
 template <LossLike L, ErrorPolicy P> bool check_loss_parameters(const L& l, const P& policy);
-/// Checks the values of every field the loss reads in one group; `first` is the index of the group's first
-/// response in the caller's arrays (for the message).
+/// Checks the values of every field the loss reads in `group` (one group, or a whole batch seen as one run of
+/// responses); `first` is the index of its first response in the caller's arrays (for the message).
 template <LossLike L, Scalar T, ErrorPolicy P>
 bool check_group_values(const group_ref<T>& group, std::int64_t first, const P& policy);
 }  // namespace detail
@@ -209,7 +209,15 @@ bool check_group_values(const group_ref<T>& group, std::int64_t first, const P& 
   } else {
     using C = decltype(as_loss(std::declval<const L&>()));
     const auto field = [&](input which, const T* values, const char* name, bool positive) {
-      if (!contains(C::inputs, which)) return true;
+      if (!contains(C::inputs, which) || group.size == 0) return true;
+      if (values == nullptr)
+        return fail(policy, errc::invalid_argument,
+                    std::string(loss_name<L>()) + ": " + name + " is read by this loss but was not given");
+      // One branch-free pass first (it vectorises); the index of the culprit is looked for only after a failure.
+      bool all_valid = true;
+      for (std::int64_t i = 0; i < group.size; ++i)
+        all_valid = all_valid & is_finite(values[i]) & (!positive | (values[i] > T(0)));
+      if (all_valid) return true;
       for (std::int64_t i = 0; i < group.size; ++i) {
         const T x = values[i];
         if (is_finite(x) && (!positive || x > T(0))) continue;

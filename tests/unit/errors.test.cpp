@@ -137,6 +137,18 @@ TEST_SUITE("errors") {
 
     // unchecked: no exception, the NaN goes through (the caller promised valid input).
     CHECK(std::isnan(rpo::value_and_grad(rpo::dpo{}, bad, rpo::errors::unchecked{}).loss));
+
+    // A failed batch leaves the outputs untouched: the bad value is in the last pair, found before any is written.
+    const std::vector<double> batch_logp{-1, -2, -3, not_a_number}, batch_ref{-1, -1, -1, -1};
+    std::vector<double> grad(4, 7.0), losses(2, 7.0);
+    rpo::status batch_status;
+    const double value = rpo::evaluate(rpo::dpo{}, {.logp = batch_logp, .ref_logp = batch_ref},
+                                       {.group_loss = losses, .grad_logp = grad}, rpo::reduction::mean(),
+                                       rpo::errors::report{&batch_status});
+    CHECK(std::isnan(value));
+    CHECK(batch_status.message.find("logp[3]") != std::string::npos);
+    CHECK(grad == std::vector<double>(4, 7.0));
+    CHECK(losses == std::vector<double>(2, 7.0));
     // ... but sizes still throw under unchecked: a wrong one would read past the end of an array.
     const std::vector<double> lp{-1, -2, -3, -4}, ref{-1, -2};
     expect_error<std::invalid_argument>(
