@@ -3,13 +3,13 @@
 // Run: build/gcc/bench/rpo_math_accuracy [path/to/math_reference.csv]
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <limits>
 #include <map>
-#include <sstream>
 #include <string>
+#include <vector>
 
 #include "rpo/math.hpp"
+#include "support/reference_data.hpp"
 
 namespace {
 
@@ -35,27 +35,20 @@ template <class T> double ulps(double got, double reference) {
 
 int main(int argc, char** argv) {
   const std::string path = argc > 1 ? argv[1] : RPO_TEST_DATA_DIR "/math_reference.csv";
-  std::ifstream in(path);
-  if (!in) {
-    std::fprintf(stderr, "cannot open %s\n", path.c_str());
+  std::vector<test::reference_point> rows;
+  try {
+    rows = test::read_math_reference(path);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s\n", e.what());
     return 2;
   }
   std::map<std::string, std::pair<double, double>> worst;  // function -> (double, float)
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#' || line.rfind("function,", 0) == 0) continue;
-    std::stringstream fields(line);
-    std::string name, xs, ys, vs;
-    std::getline(fields, name, ',');
-    std::getline(fields, xs, ',');
-    std::getline(fields, ys, ',');
-    std::getline(fields, vs, ',');
-    const double x = std::strtod(xs.c_str(), nullptr), y = std::strtod(ys.c_str(), nullptr);
-    const double v = std::strtod(vs.c_str(), nullptr);
-    auto& w = worst[name];
-    w.first = std::fmax(w.first, ulps<double>(evaluate(name, x, y), v));
-    const auto xf = static_cast<float>(x), yf = static_cast<float>(y);
-    if (static_cast<double>(xf) == x && static_cast<double>(yf) == y) w.second = std::fmax(w.second, ulps<float>(evaluate(name, xf, yf), v));
+  for (const test::reference_point& row : rows) {
+    auto& w = worst[row.function];
+    w.first = std::fmax(w.first, ulps<double>(evaluate(row.function, row.x, row.y), row.value));
+    const auto xf = static_cast<float>(row.x), yf = static_cast<float>(row.y);
+    if (static_cast<double>(xf) == row.x && static_cast<double>(yf) == row.y)
+      w.second = std::fmax(w.second, ulps<float>(evaluate(row.function, xf, yf), row.value));
   }
   std::printf("| function | max error, double (ulp) | max error, float (ulp) |\n|---|---|---|\n");
   for (const auto& [name, w] : worst) std::printf("| %s | %.2f | %.2f |\n", name.c_str(), w.first, w.second);

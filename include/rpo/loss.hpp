@@ -210,9 +210,6 @@ bool check_group_values(const group_ref<T>& group, std::int64_t first, const P& 
     using C = decltype(as_loss(std::declval<const L&>()));
     const auto field = [&](input which, const T* values, const char* name, bool positive) {
       if (!contains(C::inputs, which) || group.size == 0) return true;
-      if (values == nullptr)
-        return fail(policy, errc::invalid_argument,
-                    std::string(loss_name<L>()) + ": " + name + " is read by this loss but was not given");
       // One branch-free pass first (it vectorises); the index of the culprit is looked for only after a failure.
       bool all_valid = true;
       for (std::int64_t i = 0; i < group.size; ++i)

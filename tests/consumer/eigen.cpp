@@ -7,16 +7,10 @@
 #include <rpo.hpp>
 #include <rpo/eigen.hpp>
 
-namespace {
-int failures = 0;
+#include "expect.hpp"
 
-void expect(const char* what, double got, double want) {
-  const double tolerance = 1e-13 * std::fabs(want);
-  const bool ok = std::fabs(got - want) <= tolerance;  // false for NaN
-  std::printf("%-14s %.17g (want %.17g) %s\n", what, got, want, ok ? "ok" : "MISMATCH");
-  if (!ok) ++failures;
-}
-}  // namespace
+using consumer::expect;
+using consumer::failures;
 
 int main() {
   Eigen::ArrayXd logp(4), ref_logp(4);

@@ -6,16 +6,10 @@
 #include <cstdio>
 #include <rpo.hpp>
 
-namespace {
-int failures = 0;
+#include "expect.hpp"
 
-void expect(const char* what, double got, double want) {
-  const double tolerance = 1e-13 * std::fabs(want);
-  const bool ok = std::fabs(got - want) <= tolerance;  // false for NaN
-  std::printf("%-16s %.17g (want %.17g) %s\n", what, got, want, ok ? "ok" : "MISMATCH");
-  if (!ok) ++failures;
-}
-}  // namespace
+using consumer::expect;
+using consumer::failures;
 
 int main() {
   const auto r = rpo::value_and_grad(rpo::dpo{.beta = 0.2}, {.logp = {-12, -20}, .ref_logp = {-13.5, -19}});
