@@ -83,19 +83,17 @@ inline std::string size_message(const char* who, const char* name, std::size_t g
 }
 
 /// Checks sizes, offsets, the reduction and the outputs; returns the number of groups, or −1 after raising.
-template <LossLike L, Scalar T, ErrorPolicy P>
-std::int64_t check_batch_shape(const batch_input<T>& in, const batch_output<T>& out, reduction how,
-                               const P& policy) {
-  using C = decltype(as_loss(std::declval<const L&>()));
-  using S = typename C::sampling_type;
-  const char* who = loss_name<L>();
+template <Scalar T, ErrorPolicy P>
+std::int64_t check_batch_shape(const loss_shape& shape, const batch_input<T>& in, const batch_output<T>& out,
+                               reduction how, const P& policy) {
+  const char* who = shape.name;
   const std::size_t n = in.logp.size();
   const auto fail_with = [&](errc code, const std::string& message) {
     fail(policy, code, message);
     return std::int64_t{-1};
   };
   const auto field = [&](input which, std::span<const T> values, const char* name) {
-    if (!contains(C::inputs, which) || values.size() == n) return true;
+    if (!contains(shape.inputs, which) || values.size() == n) return true;
     if (values.empty())
       return fail(policy, errc::invalid_argument,
                   std::string(who) + ": " + name + " is read by this loss but was not given");
@@ -105,20 +103,19 @@ std::int64_t check_batch_shape(const batch_input<T>& in, const batch_output<T>& 
       !field(input::reward, in.reward, "reward"))
     return -1;
 
+  const std::int64_t size = shape.group_size, min_size = shape.min_group_size;
   std::int64_t groups = 0;
   if (in.offsets.empty()) {
-    if constexpr (S::group_size == 0) {
+    if (size == 0)
       return fail_with(errc::invalid_argument, std::string(who) +
                                                    ": offsets must be given: this sampling scheme takes groups "
                                                    "of any size");
-    } else {
-      if (n % S::group_size != 0)
-        return fail_with(errc::invalid_argument,
-                         std::string(who) + ": logp has " + std::to_string(n) +
-                             " entries, which is not a multiple of the group size " + std::to_string(S::group_size) +
-                             " (give offsets for groups of other sizes)");
-      groups = static_cast<std::int64_t>(n) / S::group_size;
-    }
+    if (static_cast<std::int64_t>(n) % size != 0)
+      return fail_with(errc::invalid_argument,
+                       std::string(who) + ": logp has " + std::to_string(n) +
+                           " entries, which is not a multiple of the group size " + std::to_string(size) +
+                           " (give offsets for groups of other sizes)");
+    groups = static_cast<std::int64_t>(n) / size;
   } else {
     const auto& o = in.offsets;
     if (o.front() != 0)
@@ -126,13 +123,12 @@ std::int64_t check_batch_shape(const batch_input<T>& in, const batch_output<T>& 
                        std::string(who) + ": offsets[0] must be 0, but got offsets[0] = " + std::to_string(o.front()));
     for (std::size_t g = 1; g < o.size(); ++g) {
       const std::int64_t k = o[g] - o[g - 1];
-      if (k < S::min_group_size || (S::group_size != 0 && k != S::group_size))
+      if (k < min_size || (size != 0 && k != size))
         return fail_with(errc::invalid_argument,
                          std::string(who) + ": group " + std::to_string(g - 1) + " (offsets[" + std::to_string(g - 1) +
                              "] to offsets[" + std::to_string(g) + "]) has " + std::to_string(k) +
                              " responses, but this sampling scheme needs " +
-                             (S::group_size != 0 ? "exactly " + std::to_string(S::group_size)
-                                                 : "at least " + std::to_string(S::min_group_size)));
+                             (size != 0 ? "exactly " + std::to_string(size) : "at least " + std::to_string(min_size)));
     }
     if (o.back() != static_cast<std::int64_t>(n))
       return fail_with(errc::invalid_argument, std::string(who) + ": offsets must end at the number of responses " +
@@ -173,32 +169,34 @@ template <LossLike L, Scalar T> std::int64_t group_count(const batch_input<T>& i
   }
 }
 
-template <LossLike L, Scalar T, ErrorPolicy P>
-T evaluate(const L& l, const batch_input<T>& in, const batch_output<T>& out, reduction how, P policy) {
+namespace detail {
+
+/// rpo::evaluate after the parameter check: the shape and value checks (shared by every composition, named
+/// `shape.name` in messages), the loop over groups, and the reduction.
+template <Composition C, Scalar T, ErrorPolicy P>
+T evaluate_batch(const C& composed, const loss_shape& shape, const batch_input<T>& in, const batch_output<T>& out,
+                 reduction how, const P& policy) {
   constexpr T nan = std::numeric_limits<T>::quiet_NaN();
-  const auto composed = as_loss(l);
-  using S = typename decltype(composed)::sampling_type;
-  if (!detail::check_loss_parameters(l, policy)) return nan;
-  const std::int64_t groups = detail::check_batch_shape<L>(in, out, how, detail::shape_policy(policy));
+  const std::int64_t groups = check_batch_shape(shape, in, out, how, shape_policy(policy));
   if (groups < 0) return nan;
 
   const auto at = [](auto s, std::int64_t i) { return s.empty() ? nullptr : s.data() + i; };
   // Every value is checked before anything is written: a failed call leaves the outputs untouched.
   const group_ref<T> everything{at(in.logp, 0), at(in.ref_logp, 0), at(in.length, 0), at(in.reward, 0),
                                 static_cast<std::int64_t>(in.logp.size())};
-  if (!detail::check_group_values<L>(everything, 0, policy)) return nan;
+  if (!check_group_values(shape, everything, 0, policy)) return nan;
+  // A field the loss reads is non-empty here (checked above); one it does not read is passed as null.
+  const auto read = [&](input field, std::span<const T> s, std::int64_t first) {
+    return contains(C::inputs, field) ? s.data() + first : nullptr;
+  };
+  constexpr std::int64_t fixed = C::sampling_type::group_size;
   double total = 0;  // accumulated in double also for float batches
   for (std::int64_t g = 0; g < groups; ++g) {
     const auto ug = static_cast<std::size_t>(g);
-    const std::int64_t first = in.offsets.empty() ? g * S::group_size : in.offsets[ug];
-    const std::int64_t size = in.offsets.empty() ? S::group_size : in.offsets[ug + 1] - first;
-    // A field the loss reads is non-empty here (checked above); one it does not read is passed as null.
-    using C = decltype(composed);
-    const auto read = [&](input field, std::span<const T> s) {
-      return contains(C::inputs, field) ? s.data() + first : nullptr;
-    };
-    const group_ref<T> group{in.logp.data() + first, read(input::ref_logp, in.ref_logp), read(input::length, in.length),
-                             read(input::reward, in.reward), size};
+    const std::int64_t first = in.offsets.empty() ? g * fixed : in.offsets[ug];
+    const std::int64_t size = in.offsets.empty() ? fixed : in.offsets[ug + 1] - first;
+    const group_ref<T> group{in.logp.data() + first, read(input::ref_logp, in.ref_logp, first),
+                             read(input::length, in.length, first), read(input::reward, in.reward, first), size};
     const T value = composed.evaluate(group, at(out.grad_logp, first), at(out.grad_ref_logp, first));
     if (!out.group_loss.empty()) out.group_loss[ug] = value;
     total += static_cast<double>(value);
@@ -212,6 +210,14 @@ T evaluate(const L& l, const batch_input<T>& in, const batch_output<T>& out, red
     for (T& g : out.grad_ref_logp) g = static_cast<T>(static_cast<double>(g) * scale);
   }
   return static_cast<T>(total * scale);
+}
+
+}  // namespace detail
+
+template <LossLike L, Scalar T, ErrorPolicy P>
+T evaluate(const L& l, const batch_input<T>& in, const batch_output<T>& out, reduction how, P policy) {
+  if (!detail::check_loss_parameters(l, policy)) return std::numeric_limits<T>::quiet_NaN();
+  return detail::evaluate_batch(as_loss(l), detail::shape_of<L>(), in, out, how, policy);
 }
 
 }  // namespace rpo

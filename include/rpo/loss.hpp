@@ -127,12 +127,21 @@ template <LossLike L, Scalar T = double, ErrorPolicy P = errors::throw_on_error>
 pair_result<T> value_and_grad(const L& l, const pair_input<T>& pair, P policy = {});
 
 namespace detail {
+/// What the checks need to know of a loss, as values: one instantiation of each check per scalar type and
+/// policy serves every composition.
+struct loss_shape {
+  const char* name;             ///< for messages: loss_name<L>(), or a spec
+  input inputs;                 ///< the fields it reads
+  std::int64_t group_size;      ///< the sampling scheme's fixed group size, or 0
+  std::int64_t min_group_size;  ///< the fewest responses a group may have
+};
+template <LossLike L> constexpr loss_shape shape_of() noexcept;
 /// Checks the loss's parameters under the policy; false (after raising) when one is invalid.
 template <LossLike L, ErrorPolicy P> bool check_loss_parameters(const L& l, const P& policy);
 /// Checks the values of every field the loss reads in `group` (one group, or a whole batch seen as one run of
 /// responses); `first` is the index of its first response in the caller's arrays (for the message).
-template <LossLike L, Scalar T, ErrorPolicy P>
-bool check_group_values(const group_ref<T>& group, std::int64_t first, const P& policy);
+template <Scalar T, ErrorPolicy P>
+bool check_group_values(const loss_shape& shape, const group_ref<T>& group, std::int64_t first, const P& policy);
 }  // namespace detail
 
 // ===========================================================================================================
@@ -202,14 +211,18 @@ template <LossLike L, ErrorPolicy P> bool check_loss_parameters(const L& l, cons
   }
 }
 
-template <LossLike L, Scalar T, ErrorPolicy P>
-bool check_group_values(const group_ref<T>& group, std::int64_t first, const P& policy) {
+template <LossLike L> constexpr loss_shape shape_of() noexcept {
+  using C = decltype(as_loss(std::declval<const L&>()));
+  return {loss_name<L>(), C::inputs, C::sampling_type::group_size, C::sampling_type::min_group_size};
+}
+
+template <Scalar T, ErrorPolicy P>
+bool check_group_values(const loss_shape& shape, const group_ref<T>& group, std::int64_t first, const P& policy) {
   if constexpr (std::is_same_v<P, errors::unchecked>) {
     return true;
   } else {
-    using C = decltype(as_loss(std::declval<const L&>()));
     const auto field = [&](input which, const T* values, const char* name, bool positive) {
-      if (!contains(C::inputs, which) || group.size == 0) return true;
+      if (!contains(shape.inputs, which) || group.size == 0) return true;
       // One branch-free pass first (it vectorises); the index of the culprit is looked for only after a failure.
       bool all_valid = true;
       for (std::int64_t i = 0; i < group.size; ++i)
@@ -220,7 +233,7 @@ bool check_group_values(const group_ref<T>& group, std::int64_t first, const P& 
         if (is_finite(x) && (!positive || x > T(0))) continue;
         const std::string indexed = std::string(name) + "[" + std::to_string(first + i) + "]";
         return fail(policy, errc::domain_error,
-                    rule_message(loss_name<L>(), indexed, positive ? "must be finite and > 0" : "must be finite",
+                    rule_message(shape.name, indexed, positive ? "must be finite and > 0" : "must be finite",
                                  static_cast<double>(x)));
       }
       return true;
@@ -241,7 +254,8 @@ pair_result<T> value_and_grad(const L& l, const pair_input<T>& pair, P policy) {
   constexpr T nan = std::numeric_limits<T>::quiet_NaN();
   pair_result<T> result{nan, {T(0), T(0)}, {T(0), T(0)}};
   const group_ref<T> group{pair.logp, pair.ref_logp, pair.length, pair.reward, 2};
-  if (!detail::check_loss_parameters(l, policy) || !detail::check_group_values<L>(group, 0, policy)) return result;
+  if (!detail::check_loss_parameters(l, policy) || !detail::check_group_values(detail::shape_of<L>(), group, 0, policy))
+    return result;
   result.loss = composed.evaluate(group, result.grad_logp, result.grad_ref_logp);
   return result;
 }
