@@ -1,0 +1,657 @@
+// rpo/spec.hpp — losses chosen at run time from a spec string: "dpo(beta=0.1)", "rpo(distance=sq, ...)".
+//
+// Public names: rpo::parse_loss, rpo::any_loss, rpo::spec_error, rpo::registered_losses, rpo::loss_info,
+//               rpo::parameter_info.
+// A spec names a preset with its parameters, `name(key=value, ...)`, or composes one from the four policies with
+// the general form `rpo(distance=..., reward=..., target=..., sampling=..., beta=..., ...)`. The result is an
+// rpo::any_loss: the same compiled composition as the static type, behind one virtual call per batch. This is the
+// entry point of `rpo-eval` and of the Python module; C++ code that knows its loss at compile time should use the
+// preset or rpo::loss directly. Not included by <rpo.hpp>: it instantiates every composition it can name.
+// @sa docs/spec.md
+#pragma once
+
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "rpo/batch.hpp"
+#include "rpo/concepts.hpp"
+#include "rpo/distance.hpp"
+#include "rpo/errors.hpp"
+#include "rpo/loss.hpp"
+#include "rpo/presets.hpp"
+#include "rpo/reward.hpp"
+#include "rpo/sampling.hpp"
+#include "rpo/target.hpp"
+
+namespace rpo {
+
+// ===========================================================================================================
+// Declarations
+// ===========================================================================================================
+
+/// A spec that cannot be parsed, names an unknown loss or parameter, or gives an invalid value. The message
+/// quotes the spec and lists the valid choices.  @sa docs/spec.md#errors
+class spec_error : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+/// One parameter of a registered loss.  @sa docs/spec.md#registered_losses
+struct parameter_info {
+  std::string name;           ///< as written in a spec ("beta")
+  std::string default_value;  ///< its default as a spec would write it ("0.1"), or "required"
+  std::string description;    ///< what it is and its valid range
+};
+
+/// One loss that rpo::parse_loss knows.  @sa docs/spec.md#registered_losses
+struct loss_info {
+  std::string name;         ///< the spec name ("dpo")
+  std::string summary;      ///< one line: the method and its source
+  std::string composition;  ///< the policies it composes, and how its parameters map onto theirs
+  std::vector<parameter_info> parameters;
+};
+
+/// Every loss a spec can name: the presets, then the general form "rpo".  @sa docs/spec.md#registered_losses
+const std::vector<loss_info>& registered_losses();
+
+/// A loss chosen at run time: evaluates batches exactly as rpo::evaluate does with the static composition.
+/// Cheap to copy (it shares its immutable state).  @sa docs/spec.md#any_loss
+class any_loss {
+ public:
+  /// The spec name: "dpo", ..., or "rpo" for the general form.
+  const std::string& name() const noexcept { return state_->name; }
+  /// The canonical spec, every parameter written out so that it round-trips: "dpo(beta=0.1)".
+  const std::string& spec() const noexcept { return state_->spec; }
+  /// The composition in policy names: "distance::bernoulli_bwd_kl, reward::implicit, ...".
+  const std::string& composition() const noexcept { return state_->composition; }
+  /// The per-response fields the loss reads (rpo::input flags).
+  input inputs() const noexcept { return state_->inputs; }
+  /// The number of responses of every group (2 for pairs), or 0 when groups of any size ≥ min_group_size work.
+  std::int64_t group_size() const noexcept { return state_->group_size; }
+  /// The fewest responses a group may have.
+  std::int64_t min_group_size() const noexcept { return state_->min_group_size; }
+
+  /// The number of groups evaluate() will see in `in` (offsets.size() − 1, or N / group_size()).
+  template <Scalar T> std::int64_t group_count(const batch_input<T>& in) const noexcept;
+
+  /// rpo::evaluate with this loss, double or float: throws std::invalid_argument / std::domain_error on bad
+  /// input, with a message that names the spec and the field.
+  template <Scalar T>
+  T evaluate(const batch_input<T>& in, const batch_output<T>& out = {}, reduction how = reduction::mean()) const;
+  /// The same under errors::report: returns NaN and records the error instead of throwing.
+  template <Scalar T>
+  T evaluate(const batch_input<T>& in, const batch_output<T>& out, reduction how, errors::report policy) const;
+
+  /// Erases a composition or preset of your own under a name and a spec of your choosing (what parse_loss
+  /// builds for the registered ones). Its parameters are checked here: throws rpo::spec_error.
+  template <LossLike L> static any_loss from(const L& l, std::string name, std::string spec);
+
+ private:
+  struct model {
+    std::string name, spec, composition;
+    input inputs = input::none;
+    std::int64_t group_size = 0, min_group_size = 0;
+    virtual ~model() = default;
+    virtual double run(const batch_input<double>& in, const batch_output<double>& out, reduction how) const = 0;
+    virtual float run(const batch_input<float>& in, const batch_output<float>& out, reduction how) const = 0;
+  };
+  template <LossLike L> struct model_of;
+
+  explicit any_loss(std::shared_ptr<const model> state) noexcept : state_(std::move(state)) {}
+  std::shared_ptr<const model> state_;
+};
+
+/// Parses `spec` into a loss: `name`, `name()` or `name(key=value, ...)`, spaces allowed around tokens, an
+/// optional "rpo::" before the name. Parameters left out take their defaults; every parameter is checked here,
+/// so a loss that parses can be evaluated. Throws rpo::spec_error.  @sa docs/spec.md#parse_loss
+any_loss parse_loss(std::string_view spec);
+
+
+// ===========================================================================================================
+// Implementations
+// ===========================================================================================================
+
+template <LossLike L> struct any_loss::model_of final : any_loss::model {
+  L held;
+  explicit model_of(const L& l) : held(l) {}
+
+  // The parameters were checked by parse_loss; a bare composition is named by its spec in messages.
+  template <Scalar T> T run_as(const batch_input<T>& in, const batch_output<T>& out, reduction how) const {
+    detail::loss_shape shape = detail::shape_of<L>();
+    if constexpr (!Preset<L>) shape.name = spec.c_str();
+    return detail::evaluate_batch(as_loss(held), shape, in, out, how, errors::throw_on_error{});
+  }
+  double run(const batch_input<double>& in, const batch_output<double>& out, reduction how) const override {
+    return run_as(in, out, how);
+  }
+  float run(const batch_input<float>& in, const batch_output<float>& out, reduction how) const override {
+    return run_as(in, out, how);
+  }
+};
+
+template <Scalar T> std::int64_t any_loss::group_count(const batch_input<T>& in) const noexcept {
+  if (!in.offsets.empty()) return static_cast<std::int64_t>(in.offsets.size()) - 1;
+  return group_size() == 0 ? 0 : static_cast<std::int64_t>(in.logp.size()) / group_size();
+}
+
+template <Scalar T>
+T any_loss::evaluate(const batch_input<T>& in, const batch_output<T>& out, reduction how) const {
+  static_assert(std::is_same_v<T, double> || std::is_same_v<T, float>,
+                "rpo::any_loss evaluates double and float batches; use the static composition for other scalars");
+  return state_->run(in, out, how);
+}
+
+template <Scalar T>
+T any_loss::evaluate(const batch_input<T>& in, const batch_output<T>& out, reduction how,
+                     errors::report policy) const {
+  try {
+    return evaluate(in, out, how);
+  } catch (const std::domain_error& e) {
+    detail::fail(policy, errc::domain_error, e.what());
+  } catch (const std::invalid_argument& e) {
+    detail::fail(policy, errc::invalid_argument, e.what());
+  }
+  return std::numeric_limits<T>::quiet_NaN();
+}
+
+namespace detail::spec {
+
+/// A number as a spec writes it: the shortest decimal that reads back to the same double.
+inline std::string format(double x) {
+  char buffer[32];
+  const auto result = std::to_chars(buffer, buffer + sizeof buffer, x);
+  return std::string(buffer, result.ptr);
+}
+
+inline std::string join(const std::vector<std::string>& names, std::string_view separator = ", ") {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : std::string(separator)) + n;
+  return out;
+}
+
+/// `name(key=value, ...)` split into its tokens; values are kept as text until their parameter is known.
+struct parsed {
+  std::string name;
+  std::vector<std::pair<std::string, std::string>> arguments;
+};
+
+inline parsed tokenize(std::string_view text) {
+  const auto error = [&](const std::string& what, std::size_t at) {
+    return spec_error("rpo::parse_loss: " + what + " at position " + std::to_string(at) + " in \"" +
+                      std::string(text) + "\"");
+  };
+  std::size_t i = 0;
+  const auto skip_spaces = [&] {
+    while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
+  };
+  const auto is_word = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  };
+  const auto word = [&](const char* what) {
+    skip_spaces();
+    const std::size_t start = i;
+    while (i < text.size() && is_word(text[i])) ++i;
+    if (i == start) throw error(std::string("expected ") + what, start);
+    return std::string(text.substr(start, i - start));
+  };
+  const auto value = [&] {
+    skip_spaces();
+    const std::size_t start = i;
+    while (i < text.size() && (is_word(text[i]) || text[i] == '.' || text[i] == '+' || text[i] == '-')) ++i;
+    if (i == start) throw error("expected a value", start);
+    return std::string(text.substr(start, i - start));
+  };
+
+  parsed out;
+  skip_spaces();
+  if (text.substr(i).starts_with("rpo::")) i += 5;
+  out.name = word("a loss name");
+  skip_spaces();
+  if (i < text.size() && text[i] == '(') {
+    ++i;
+    skip_spaces();
+    if (i < text.size() && text[i] == ')') {
+      ++i;
+    } else {
+      for (;;) {
+        std::string key = word("a parameter name");
+        skip_spaces();
+        if (i >= text.size() || text[i] != '=') throw error("expected '=' after \"" + key + "\"", i);
+        ++i;
+        std::string v = value();
+        for (const auto& [k, _] : out.arguments)
+          if (k == key) throw spec_error("rpo::parse_loss: parameter \"" + key + "\" is given twice in \"" +
+                                         std::string(text) + "\"");
+        out.arguments.emplace_back(std::move(key), std::move(v));
+        skip_spaces();
+        if (i < text.size() && text[i] == ',') {
+          ++i;
+          continue;
+        }
+        if (i < text.size() && text[i] == ')') {
+          ++i;
+          break;
+        }
+        throw error("expected ',' or ')'", i);
+      }
+    }
+  }
+  skip_spaces();
+  if (i != text.size()) throw error("unexpected \"" + std::string(text.substr(i)) + "\"", i);
+  return out;
+}
+
+/// The arguments of one spec, consumed by name; whatever is left at the end is an unknown parameter.
+class arguments {
+ public:
+  arguments(std::string_view text, parsed p) : text_(text), parsed_(std::move(p)) {}
+
+  const std::string& loss() const noexcept { return parsed_.name; }
+
+  /// The text of `key`, removed from the arguments, or null when it was not given.
+  const std::string* take(std::string_view key) {
+    for (auto& [k, v] : parsed_.arguments)
+      if (k == key && !taken(k)) {
+        taken_.push_back(k);
+        return &v;
+      }
+    return nullptr;
+  }
+  bool given(std::string_view key) const {
+    for (const auto& [k, _] : parsed_.arguments)
+      if (k == key) return true;
+    return false;
+  }
+
+  double number(std::string_view key, double fallback) {
+    const std::string* v = take(key);
+    if (v == nullptr) return fallback;
+    double x = 0;
+    const auto result = std::from_chars(v->data(), v->data() + v->size(), x);
+    if (result.ec != std::errc() || result.ptr != v->data() + v->size())
+      throw fail(std::string(key) + " = \"" + *v + "\" is not a number");
+    return x;
+  }
+
+  /// The index of `key`'s value in `choices`, or `fallback` when not given (−1: the key is required).
+  int choice(std::string_view key, const std::vector<std::string>& choices, int fallback) {
+    const std::string* v = take(key);
+    if (v == nullptr) {
+      if (fallback < 0) throw fail(std::string(key) + " must be given: " + std::string(key) + "=" + join(choices, "|"));
+      return fallback;
+    }
+    for (std::size_t c = 0; c < choices.size(); ++c)
+      if (choices[c] == *v) return static_cast<int>(c);
+    throw fail(std::string(key) + " = \"" + *v + "\" is not one of: " + join(choices));
+  }
+
+  /// Throws for the first argument nobody took, listing the loss's parameters.
+  void finish(const std::vector<std::string>& valid) const {
+    for (const auto& [k, _] : parsed_.arguments)
+      if (!taken(k))
+        throw fail(parsed_.name + " has no parameter \"" + k + "\"; its parameters are: " +
+                   (valid.empty() ? std::string("(none)") : join(valid)));
+  }
+
+  spec_error fail(const std::string& what) const {
+    return spec_error("rpo::parse_loss: " + what + " (in \"" + std::string(text_) + "\")");
+  }
+
+ private:
+  bool taken(const std::string& k) const {
+    for (const auto& t : taken_)
+      if (t == k) return true;
+    return false;
+  }
+  std::string_view text_;
+  parsed parsed_;
+  std::vector<std::string> taken_;
+};
+
+// --- Presets -----------------------------------------------------------------------------------------------
+
+template <class P> struct preset_parameter {
+  const char* name;
+  double P::*member;
+  const char* description;
+};
+
+/// One registered preset: its spec name, a summary, how its parameters map onto the composition, and its
+/// parameters (their defaults are read from the preset type itself).
+template <Preset P, std::size_t N> struct preset_entry {
+  const char* name;
+  const char* summary;
+  const char* mapping;
+  preset_parameter<P> parameters[N];
+};
+
+inline const auto& presets() {
+  static const auto table = std::make_tuple(
+      preset_entry<dpo, 1>{"dpo", "DPO (Rafailov et al. 2023): softplus(-beta*(dlogp_c - dlogp_r)); LOSSES.md 1.1",
+                           "reward.beta = beta", {{"beta", &dpo::beta, "beta > 0"}}},
+      preset_entry<cdpo, 2>{"cdpo",
+                            "conservative DPO / label smoothing (Mitchell 2023): (1-eps) softplus(-a) + eps softplus(a); "
+                            "LOSSES.md 1.2",
+                            "reward.beta = beta, target.epsilon = epsilon",
+                            {{"beta", &cdpo::beta, "beta > 0"},
+                             {"epsilon", &cdpo::epsilon, "label-flip probability in (0, 0.5]"}}},
+      preset_entry<ipo, 1>{"ipo",
+                           "IPO as the paper writes it (Azar et al. 2023, Eq. 17): (dlogp_c - dlogp_r - 1/(2 tau))^2, "
+                           "summed log-ratios; LOSSES.md 1.4",
+                           "reward.beta = 1, target.value = 1/(2 tau)", {{"tau", &ipo::tau, "tau > 0"}}},
+      preset_entry<ipo_normalized, 1>{
+          "ipo_normalized",
+          "IPO in TRL's length-normalised form: (dlogp_c/n_c - dlogp_r/n_r - 1/(2 tau))^2; LOSSES.md 1.4",
+          "reward.beta = 1, target.value = 1/(2 tau)", {{"tau", &ipo_normalized::tau, "tau > 0"}}},
+      preset_entry<simpo, 2>{"simpo",
+                             "SimPO (Meng et al. 2024): softplus(-(beta*(logp_c/n_c - logp_r/n_r) - gamma)), no "
+                             "reference; LOSSES.md 2.1",
+                             "reward.beta = beta, target.gamma = gamma",
+                             {{"beta", &simpo::beta, "beta > 0"},
+                              {"gamma", &simpo::gamma, "target reward margin, absolute (not gamma/beta)"}}},
+      preset_entry<hinge, 1>{"hinge", "SLiC-HF / RSO hinge (TRL's 'hinge'): max(0, 1 - beta*(dlogp_c - dlogp_r)); "
+                                      "LOSSES.md 1.3",
+                             "reward.beta = beta", {{"beta", &hinge::beta, "beta > 0, the inverse margin"}}},
+      preset_entry<dpo_normalized, 1>{
+          "dpo_normalized", "length-normalised DPO (Tulu 3; TRL's 'sigmoid_norm'); LOSSES.md 1.14", "reward.beta = beta",
+          {{"beta", &dpo_normalized::beta, "beta > 0, per token"}}},
+      preset_entry<rpo_sq, 2>{"rpo_sq", "RPO with the squared distance (NeMo-Aligner's rpo_sq); RPO.md (E2)",
+                              "reward.beta = beta, target.eta = eta",
+                              {{"beta", &rpo_sq::beta, "beta > 0"}, {"eta", &rpo_sq::eta, "eta >= 0, reward scale"}}},
+      preset_entry<rpo_fwd, 2>{"rpo_fwd", "RPO with the forward Bernoulli KL (NeMo-Aligner's rpo_fwd_kl); RPO.md (E3)",
+                               "reward.beta = beta, target.eta = eta",
+                               {{"beta", &rpo_fwd::beta, "beta > 0"}, {"eta", &rpo_fwd::eta, "eta >= 0, reward scale"}}},
+      preset_entry<rpo_bwd, 2>{"rpo_bwd",
+                               "RPO with the backward Bernoulli KL, the Nemotron-4 loss (NeMo-Aligner's rpo_bwd_kl); "
+                               "RPO.md (E4)",
+                               "reward.beta = beta, target.eta = eta",
+                               {{"beta", &rpo_bwd::beta, "beta > 0"}, {"eta", &rpo_bwd::eta, "eta >= 0, reward scale"}}});
+  return table;
+}
+
+// --- The general form: names of the policies --------------------------------------------------------------
+
+template <class... Ts> struct type_list {};
+
+/// A policy's spec key ("bwd_kl") and its C++ name ("distance::bernoulli_bwd_kl").
+template <class T> struct component;
+template <> struct component<distance::bernoulli_bwd_kl> {
+  static constexpr const char *key = "bwd_kl", *type = "distance::bernoulli_bwd_kl";
+};
+template <> struct component<distance::bernoulli_fwd_kl> {
+  static constexpr const char *key = "fwd_kl", *type = "distance::bernoulli_fwd_kl";
+};
+template <> struct component<distance::squared> {
+  static constexpr const char *key = "sq", *type = "distance::squared";
+};
+template <> struct component<distance::logistic> {
+  static constexpr const char *key = "logistic", *type = "distance::logistic";
+};
+template <> struct component<distance::hinge> {
+  static constexpr const char *key = "hinge", *type = "distance::hinge";
+};
+template <> struct component<reward::implicit> {
+  static constexpr const char *key = "implicit", *type = "reward::implicit";
+};
+template <> struct component<reward::implicit_normalized> {
+  static constexpr const char *key = "implicit_norm", *type = "reward::implicit_normalized";
+};
+template <> struct component<reward::reference_free> {
+  static constexpr const char *key = "ref_free", *type = "reward::reference_free";
+};
+template <> struct component<reward::reference_free_normalized> {
+  static constexpr const char *key = "ref_free_norm", *type = "reward::reference_free_normalized";
+};
+template <> struct component<target::reward_gap> {
+  static constexpr const char *key = "reward_gap", *type = "target::reward_gap";
+};
+template <> struct component<target::hard_label> {
+  static constexpr const char *key = "hard", *type = "target::hard_label";
+};
+template <> struct component<target::constant> {
+  static constexpr const char *key = "constant", *type = "target::constant";
+};
+template <> struct component<target::smoothed_label> {
+  static constexpr const char *key = "smoothed", *type = "target::smoothed_label";
+};
+template <class Inner> struct component<target::margin<Inner>> {
+  static constexpr const char* key = component<Inner>::key;
+  static inline const std::string type = std::string("target::margin<") + component<Inner>::type + ">";
+};
+template <> struct component<sampling::pair> {
+  static constexpr const char *key = "pair", *type = "sampling::pair";
+};
+
+using distances = type_list<distance::bernoulli_bwd_kl, distance::bernoulli_fwd_kl, distance::squared,
+                            distance::logistic, distance::hinge>;
+using rewards = type_list<reward::implicit, reward::implicit_normalized, reward::reference_free,
+                          reward::reference_free_normalized>;
+using targets = type_list<target::reward_gap, target::hard_label, target::constant, target::smoothed_label>;
+using samplings = type_list<sampling::pair>;
+
+template <class... Ts> std::vector<std::string> keys(type_list<Ts...>) { return {component<Ts>::key...}; }
+
+/// Calls f(std::type_identity<T>{}) with the index-th type of the list.
+template <class F, class... Ts> auto visit(type_list<Ts...>, int index, F&& f) {
+  using R = std::invoke_result_t<F, std::type_identity<std::tuple_element_t<0, std::tuple<Ts...>>>>;
+  int i = 0;
+  std::optional<R> out;
+  const auto pick = [&]<class T>(std::type_identity<T> type) {
+    if (i++ != index) return false;
+    out.emplace(f(type));
+    return true;
+  };
+  (void)(pick(std::type_identity<Ts>{}) || ...);
+  return R(std::move(*out));
+}
+
+/// "distance::..., reward::..., target::..., sampling::..." of a composition.
+template <Composition C> std::string composition_of() {
+  return std::string(component<typename C::distance_type>::type) + ", " + component<typename C::reward_type>::type +
+         ", " + std::string(component<typename C::target_type>::type) + ", " + component<typename C::sampling_type>::type;
+}
+
+}  // namespace detail::spec
+
+template <LossLike L> any_loss any_loss::from(const L& l, std::string name, std::string spec) {
+  if (const parameter_error e = check_parameters(l))
+    throw spec_error(detail::rule_message(("rpo: " + spec).c_str(), e.name, e.rule, e.value));
+  using C = decltype(as_loss(l));
+  auto state = std::make_shared<any_loss::model_of<L>>(l);
+  state->name = std::move(name);
+  state->spec = std::move(spec);
+  state->composition = detail::spec::composition_of<C>();
+  state->inputs = C::inputs;
+  state->group_size = C::sampling_type::group_size;
+  state->min_group_size = C::sampling_type::min_group_size;
+  return any_loss(std::move(state));
+}
+
+namespace detail::spec {
+
+/// True when D composes with the target type Tg (the two static_asserts of rpo::loss, as a value).
+template <class D, class Tg>
+inline constexpr bool composes = InfiniteTarget<Tg> ? AcceptsInfiniteTarget<D> : AcceptsFiniteTarget<D>;
+
+template <class D, class... Tgs> constexpr std::array<bool, sizeof...(Tgs)> composes_row(type_list<Tgs...>) {
+  return {composes<D, target::margin<Tgs>>...};
+}
+/// composes_with[d][t]: distance d composes with target t (general compositions carry a margin).
+template <class... Ds> constexpr auto composes_table(type_list<Ds...>) {
+  return std::array{composes_row<Ds>(targets{})...};
+}
+inline constexpr auto composes_with = composes_table(distances{});
+
+/// The numbers of a general spec, after parsing; the policies fill themselves from it.
+struct general_parameters {
+  double beta = 0, eta = 0, value = 0, epsilon = 0, gamma = 0;
+};
+
+/// The one part of the general form that depends on the types: build the composition and erase it.
+template <class D, class R, class Tg, class S>
+any_loss make_general(const general_parameters& p, std::string spec) {
+  loss<D, R, target::margin<Tg>, S> l{};
+  l.reward.beta = p.beta;
+  l.target.gamma = p.gamma;
+  if constexpr (std::is_same_v<Tg, target::reward_gap>) l.target.inner.eta = p.eta;
+  if constexpr (std::is_same_v<Tg, target::constant>) l.target.inner.value = p.value;
+  if constexpr (std::is_same_v<Tg, target::smoothed_label>) l.target.inner.epsilon = p.epsilon;
+  return any_loss::from(l, "rpo", std::move(spec));
+}
+
+template <class... Rs> constexpr std::array<double, sizeof...(Rs)> default_betas(type_list<Rs...>) {
+  return {Rs{}.beta...};
+}
+
+inline any_loss parse_general(arguments& args) {
+  const std::vector<std::string> d_keys = keys(distances{}), r_keys = keys(rewards{}), t_keys = keys(targets{}),
+                                 s_keys = keys(samplings{});
+  const int d = args.choice("distance", d_keys, -1);
+  const int r = args.choice("reward", r_keys, -1);
+  const int t = args.choice("target", t_keys, 0);  // reward_gap: the reward-aware objective, RPO.md (E1)
+  const int s = args.choice("sampling", s_keys, 0);
+  const std::string& target = t_keys[static_cast<std::size_t>(t)];
+  const auto only_with = [&](const char* key, const char* target_key) {
+    if (args.given(key) && target != target_key)
+      throw args.fail(std::string(key) + " applies only to target=" + target_key + " (this spec has target=" + target +
+                      ")");
+  };
+  only_with("eta", "reward_gap");
+  only_with("value", "constant");
+  only_with("epsilon", "smoothed");
+  if (!composes_with[static_cast<std::size_t>(d)][static_cast<std::size_t>(t)])
+    throw args.fail(target == "hard"
+                        ? "distance=" + d_keys[static_cast<std::size_t>(d)] +
+                              " has no finite loss at a hard label (b = +inf); with target=hard use distance=bwd_kl, "
+                              "logistic or hinge, or give this distance a finite target (smoothed, constant, "
+                              "reward_gap)"
+                        : std::string("distance=hinge takes no target gap (its margin 1 plays that role); use "
+                                      "target=hard, with gamma=... to shift it"));
+
+  general_parameters p;
+  std::string spec = "rpo(distance=" + d_keys[static_cast<std::size_t>(d)] + ", reward=" +
+                     r_keys[static_cast<std::size_t>(r)] + ", target=" + target + ", sampling=" +
+                     s_keys[static_cast<std::size_t>(s)];
+  p.beta = args.number("beta", default_betas(rewards{})[static_cast<std::size_t>(r)]);
+  spec += ", beta=" + format(p.beta);
+  if (target == "reward_gap") {
+    p.eta = args.number("eta", target::reward_gap{}.eta);
+    spec += ", eta=" + format(p.eta);
+  } else if (target == "constant") {
+    p.value = args.number("value", target::constant{}.value);
+    spec += ", value=" + format(p.value);
+  } else if (target == "smoothed") {
+    p.epsilon = args.number("epsilon", target::smoothed_label{}.epsilon);
+    spec += ", epsilon=" + format(p.epsilon);
+  }
+  p.gamma = args.number("gamma", 0.0);
+  spec += ", gamma=" + format(p.gamma) + ")";
+  args.finish({"distance", "reward", "target", "sampling", "beta", "eta", "value", "epsilon", "gamma"});
+
+  return visit(distances{}, d, [&]<class D>(std::type_identity<D>) -> any_loss {
+    return visit(rewards{}, r, [&]<class R>(std::type_identity<R>) -> any_loss {
+      return visit(targets{}, t, [&]<class Tg>(std::type_identity<Tg>) -> any_loss {
+        return visit(samplings{}, s, [&]<class S>(std::type_identity<S>) -> any_loss {
+          // Every general composition carries a margin: γ = 0 (the default) is the bare target, bit for bit.
+          if constexpr (composes<D, target::margin<Tg>>) {
+            return make_general<D, R, Tg, S>(p, spec);
+          } else {
+            throw std::logic_error("rpo::parse_loss: unreachable (checked above)");
+          }
+        });
+      });
+    });
+  });
+}
+
+template <Preset P, std::size_t N> any_loss parse_preset(const preset_entry<P, N>& entry, arguments& args) {
+  P p{};
+  std::vector<std::string> names;
+  std::string spec = std::string(entry.name) + "(";
+  for (std::size_t k = 0; k < N; ++k) {
+    const auto& parameter = entry.parameters[k];
+    names.emplace_back(parameter.name);
+    p.*parameter.member = args.number(parameter.name, p.*parameter.member);
+    spec += (k == 0 ? "" : ", ") + std::string(parameter.name) + "=" + format(p.*parameter.member);
+  }
+  spec += ")";
+  args.finish(names);
+  return any_loss::from(p, entry.name, spec);
+}
+
+inline std::vector<std::string> loss_names() {
+  std::vector<std::string> names;
+  std::apply([&](const auto&... entry) { (names.emplace_back(entry.name), ...); }, presets());
+  names.emplace_back("rpo");
+  return names;
+}
+
+}  // namespace detail::spec
+
+inline any_loss parse_loss(std::string_view spec) {
+  namespace s = detail::spec;
+  s::arguments args(spec, s::tokenize(spec));
+  if (args.loss() == "rpo") return s::parse_general(args);
+  std::optional<any_loss> out;
+  const auto pick = [&](const auto& entry) {
+    if (args.loss() != entry.name) return false;
+    out.emplace(s::parse_preset(entry, args));
+    return true;
+  };
+  std::apply([&](const auto&... entry) { (void)(pick(entry) || ...); }, s::presets());
+  if (!out)
+    throw spec_error("rpo::parse_loss: unknown loss \"" + args.loss() + "\" in \"" + std::string(spec) +
+                     "\"; the losses are: " + s::join(s::loss_names()));
+  return *out;
+}
+
+inline const std::vector<loss_info>& registered_losses() {
+  namespace s = detail::spec;
+  static const std::vector<loss_info> table = [] {
+    std::vector<loss_info> out;
+    std::apply(
+        [&](const auto&... entry) {
+          const auto add = [&]<Preset P, std::size_t N>(const s::preset_entry<P, N>& e) {
+            loss_info info{e.name, e.summary,
+                           s::composition_of<typename P::composition>() + " (" + e.mapping + ")", {}};
+            for (const auto& parameter : e.parameters)
+              info.parameters.push_back({parameter.name, s::format(P{}.*parameter.member), parameter.description});
+            out.push_back(std::move(info));
+          };
+          (add(entry), ...);
+        },
+        s::presets());
+    const auto choices = [](auto list) { return s::join(s::keys(list), "|"); };
+    out.push_back(
+        {"rpo",
+         "the general form: any distance, reward model, target and sampling scheme that compose; RPO.md (E1)",
+         "loss<distance, reward, target::margin<target>, sampling> with the chosen policies",
+         {{"distance", "required", choices(s::distances{})},
+          {"reward", "required", choices(s::rewards{})},
+          {"target", "reward_gap", choices(s::targets{})},
+          {"sampling", "pair", choices(s::samplings{})},
+          {"beta", "the reward model's (0.1; 2 for ref_free_norm)", "beta > 0"},
+          {"eta", s::format(target::reward_gap{}.eta), "target=reward_gap only: eta >= 0"},
+          {"value", s::format(target::constant{}.value), "target=constant only: the target gap b"},
+          {"epsilon", s::format(target::smoothed_label{}.epsilon), "target=smoothed only: in (0, 0.5]"},
+          {"gamma", "0", "a margin subtracted from the policy gap, any target"}}});
+    return out;
+  }();
+  return table;
+}
+
+}  // namespace rpo
