@@ -1,0 +1,318 @@
+// rpo-eval — evaluate a loss spec on JSON Lines groups, or check another implementation's numbers against rpo's.
+//
+//   rpo-eval --loss SPEC [--input F|-] [--output F|-]            one output line per input line
+//   rpo-eval --loss SPEC --check [--rtol R] [--atol A] [--input F] every mismatch with the expected fields
+//   rpo-eval --list                                              every loss with its parameters
+//
+// Input: one group per line, {"logp": [...], "ref_logp": [...], "length": [...], "reward": [...]}; fields the loss
+// does not read may be left out (and are ignored when present). Response 0 is the chosen one for label-based
+// losses. Output: {"loss": x, "grad_logp": [...], "grad_ref_logp": [...]}, the group's own loss (no reduction)
+// and its gradients, every number with 17 significant digits so that it reads back to the same double.
+// Exit codes: 0 success; 1 --check found mismatches; 2 bad usage, a bad spec or a malformed line (the message
+// names the line and the field). A run that does not succeed writes nothing.
+// @sa docs/rpo_eval.md
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include "rpo/spec.hpp"
+
+namespace {
+
+using json = nlohmann::json;
+
+/// A bad spec, option or input line: reported on stderr, exit code 2.
+struct usage_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct options {
+  std::string spec;
+  std::string input = "-";
+  std::optional<std::string> output;
+  bool list = false;
+  bool check = false;
+  double rtol = 1e-9;
+  double atol = 1e-12;
+};
+
+std::string number(double x) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.17g", x);
+  return buffer;
+}
+
+/// The shortest text that reads back to the same double, for messages: 0.58 rather than 0.57999999999999996.
+std::string shortest(double x) { return rpo::detail::spec::format(x); }
+
+std::string array(const std::vector<double>& xs) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < xs.size(); ++i) out += (i == 0 ? "" : ", ") + number(xs[i]);
+  return out + "]";
+}
+
+/// The field names a loss reads, for messages: "logp, ref_logp, reward".
+std::string field_names(rpo::input inputs) {
+  std::string out = "logp";
+  if (rpo::contains(inputs, rpo::input::ref_logp)) out += ", ref_logp";
+  if (rpo::contains(inputs, rpo::input::length)) out += ", length";
+  if (rpo::contains(inputs, rpo::input::reward)) out += ", reward";
+  return out;
+}
+
+/// One line of input, parsed and checked for shape; the values themselves are checked by the library.
+class line_reader {
+ public:
+  line_reader(const json& object, std::size_t line) : object_(object), line_(line) {}
+
+  /// The array `field`, or nullopt when absent. An array of anything but numbers is an error.
+  std::optional<std::vector<double>> numbers(const char* field) const {
+    const auto it = object_.find(field);
+    if (it == object_.end()) return std::nullopt;
+    if (!it->is_array()) throw error(std::string("field \"") + field + "\" must be an array of numbers");
+    std::vector<double> out;
+    out.reserve(it->size());
+    for (std::size_t i = 0; i < it->size(); ++i) {
+      const json& x = (*it)[i];
+      if (!x.is_number())
+        throw error(std::string("field \"") + field + "\", entry " + std::to_string(i) + ": expected a number, got " +
+                    x.dump());
+      out.push_back(x.get<double>());
+    }
+    return out;
+  }
+
+  std::vector<double> required(const char* field, const rpo::any_loss& loss) const {
+    auto values = numbers(field);
+    if (!values)
+      throw error(std::string("field \"") + field + "\" is missing (" + loss.spec() + " reads " +
+                  field_names(loss.inputs()) + ")");
+    return *values;
+  }
+
+  std::optional<double> scalar(const char* field) const {
+    const auto it = object_.find(field);
+    if (it == object_.end()) return std::nullopt;
+    if (!it->is_number()) throw error(std::string("field \"") + field + "\" must be a number");
+    return it->get<double>();
+  }
+
+  usage_error error(const std::string& what) const {
+    return usage_error("line " + std::to_string(line_) + ": " + what);
+  }
+
+ private:
+  const json& object_;
+  std::size_t line_;
+};
+
+struct result {
+  double loss = 0;
+  std::vector<double> grad_logp, grad_ref_logp;
+};
+
+/// The group's own loss and gradients: reduction::sum() over its one group.
+result evaluate(const rpo::any_loss& loss, const line_reader& line) {
+  const std::vector<double> logp = line.required("logp", loss);
+  std::vector<double> ref_logp, length, reward;
+  if (rpo::contains(loss.inputs(), rpo::input::ref_logp)) ref_logp = line.required("ref_logp", loss);
+  if (rpo::contains(loss.inputs(), rpo::input::length)) length = line.required("length", loss);
+  if (rpo::contains(loss.inputs(), rpo::input::reward)) reward = line.required("reward", loss);
+
+  const std::int64_t offsets[2] = {0, static_cast<std::int64_t>(logp.size())};
+  result r{0, std::vector<double>(logp.size()), std::vector<double>(logp.size())};
+  try {
+    r.loss = loss.evaluate(rpo::batch_input<double>{logp, ref_logp, length, reward, offsets},
+                           rpo::batch_output<double>{{}, r.grad_logp, r.grad_ref_logp}, rpo::reduction::sum());
+  } catch (const std::exception& e) {
+    throw line.error(e.what());
+  }
+  return r;
+}
+
+/// Every difference beyond atol + rtol·|expected| between `got` and the line's expected fields.
+std::vector<std::string> compare(const result& got, const line_reader& line, std::size_t line_number,
+                                 const options& o) {
+  std::vector<std::string> mismatches;
+  const auto differs = [&](const std::string& what, double value, double expected) {
+    const double tolerance = o.atol + o.rtol * std::abs(expected);
+    const double difference = std::abs(value - expected);
+    if (difference <= tolerance) return;  // (false for NaN)
+    mismatches.push_back("line " + std::to_string(line_number) + ": " + what + " = " + shortest(value) +
+                         ", expected " + shortest(expected) + " (|difference| " + shortest(difference) + " > " +
+                         shortest(tolerance) + ")");
+  };
+  const std::optional<double> loss = line.scalar("loss");
+  if (!loss) throw line.error("--check needs the expected field \"loss\"");
+  differs("loss", got.loss, *loss);
+  const auto field = [&](const char* name, const std::vector<double>& values) {
+    const auto expected = line.numbers(name);
+    if (!expected) return;
+    if (expected->size() != values.size())
+      throw line.error(std::string("field \"") + name + "\" has " + std::to_string(expected->size()) +
+                       " entries but logp has " + std::to_string(values.size()));
+    for (std::size_t i = 0; i < values.size(); ++i)
+      differs(std::string(name) + "[" + std::to_string(i) + "]", values[i], (*expected)[i]);
+  };
+  field("grad_logp", got.grad_logp);
+  field("grad_ref_logp", got.grad_ref_logp);
+  return mismatches;
+}
+
+/// Writes `text` to `path` (or stdout for "-") all at once: a file is written beside its destination under a
+/// temporary name and renamed, so that a reader never sees half of it.
+void write_all(const std::string& path, const std::string& text) {
+  if (path == "-") {
+    std::cout << text << std::flush;
+    if (!std::cout) throw std::runtime_error("cannot write to standard output");
+    return;
+  }
+  const std::string temporary = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
+    file << text;
+    file.close();
+    if (!file) {
+      std::error_code ignored;
+      std::filesystem::remove(temporary, ignored);
+      throw std::runtime_error("cannot write " + path);
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(temporary, path, ec);
+  if (ec) {
+    std::filesystem::remove(temporary, ec);
+    throw std::runtime_error("cannot write " + path);
+  }
+}
+
+void list_losses() {
+  for (const rpo::loss_info& info : rpo::registered_losses()) {
+    std::string parameters;
+    for (const auto& p : info.parameters)
+      parameters += (parameters.empty() ? "" : ", ") + p.name + "=" +
+                    (p.default_value.find(' ') == std::string::npos ? p.default_value : "...");
+    std::cout << info.name << "(" << parameters << ")\n    " << info.summary << "\n    composition: " << info.composition
+              << "\n";
+    for (const auto& p : info.parameters)
+      std::cout << "    " << p.name << " (default " << p.default_value << "): " << p.description << "\n";
+    std::cout << "\n";
+  }
+}
+
+/// Reads every line, evaluates or checks it; returns the exit code. Throws usage_error for a bad line.
+int run(const options& o) {
+  const rpo::any_loss loss = [&] {
+    try {
+      return rpo::parse_loss(o.spec);
+    } catch (const rpo::spec_error& e) {
+      throw usage_error(e.what());
+    }
+  }();
+
+  std::ifstream file;
+  if (o.input != "-") {
+    file.open(o.input, std::ios::binary);
+    if (!file) throw usage_error("cannot read " + o.input);
+  }
+  std::istream& in = o.input == "-" ? std::cin : file;
+
+  std::string output, text;
+  std::size_t line_number = 0, groups = 0, mismatch_count = 0;
+  while (std::getline(in, text)) {
+    ++line_number;
+    if (text.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank lines are skipped
+    json object;
+    try {
+      object = json::parse(text);
+    } catch (const json::parse_error& e) {
+      throw usage_error("line " + std::to_string(line_number) + ": not valid JSON: " + e.what());
+    }
+    if (!object.is_object())
+      throw usage_error("line " + std::to_string(line_number) + ": expected a JSON object, got " + object.type_name());
+    const line_reader line(object, line_number);
+    const result r = evaluate(loss, line);
+    ++groups;
+    if (o.check) {
+      for (const std::string& m : compare(r, line, line_number, o)) {
+        std::cout << m << "\n";
+        ++mismatch_count;
+      }
+    }
+    if (!std::isfinite(r.loss))
+      throw std::runtime_error("line " + std::to_string(line_number) + ": the loss is not finite (" + number(r.loss) +
+                               "); please report this input: finite inputs must give a finite loss");
+    output += "{\"loss\": " + number(r.loss) + ", \"grad_logp\": " + array(r.grad_logp) +
+              ", \"grad_ref_logp\": " + array(r.grad_ref_logp) + "}\n";
+  }
+  if (in.bad()) throw usage_error("cannot read " + o.input);
+
+  if (o.check) {
+    std::cout << "rpo-eval: " << loss.spec() << ": " << groups << " groups checked, " << mismatch_count
+              << " mismatches (rtol " << o.rtol << ", atol " << o.atol << ")\n";
+    if (mismatch_count != 0) return 1;
+  }
+  if (o.output) write_all(*o.output, output);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options o;
+  CLI::App app{"Evaluates a preference loss on JSON Lines groups, or checks expected values against rpo's.",
+               "rpo-eval"};
+  app.add_option("--loss,-l", o.spec, "the loss spec, e.g. 'dpo(beta=0.1)' (see --list)")->type_name("SPEC");
+  app.add_option("--input,-i", o.input, "JSON Lines input, one group per line ('-': standard input)")
+      ->type_name("FILE")
+      ->capture_default_str();
+  auto* output = app.add_option("--output,-o", o.output,
+                                "where to write one JSON line per group ('-': standard output, the default "
+                                "without --check)")
+                     ->type_name("FILE");
+  app.add_flag("--check", o.check,
+               "compare with the expected \"loss\" (and \"grad_logp\", \"grad_ref_logp\" when present) of each line; "
+               "print every mismatch, exit 1 if any");
+  app.add_option("--rtol", o.rtol, "relative tolerance of --check")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--atol", o.atol, "absolute tolerance of --check")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_flag("--list", o.list, "print every loss with its parameters, defaults and composition");
+  app.set_version_flag("--version", std::string("rpo-eval ") + RPO_EVAL_VERSION);
+  app.footer(
+      "Exit codes: 0 success, 1 --check found mismatches, 2 bad usage, spec or input line.\n"
+      "A run that fails writes nothing. Documentation: docs/rpo_eval.md.");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+
+  if (o.list) {
+    list_losses();
+    return 0;
+  }
+  try {
+    if (o.spec.empty()) throw usage_error("--loss SPEC is required (rpo-eval --list shows the losses)");
+    if (o.check && o.output && *o.output == "-")
+      throw usage_error("--check prints its report on standard output; give --output a file");
+    if (!o.check && !output->count()) o.output = "-";
+    return run(o);
+  } catch (const usage_error& e) {
+    std::cerr << "rpo-eval: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "rpo-eval: " << e.what() << "\n";
+    return 2;
+  }
+}
