@@ -14,7 +14,7 @@ build=build/run
 # Only the examples: no tests (doctest is not needed) and no benchmarks (nor Google Benchmark). Warnings stay
 # warnings here; scripts/test.sh is where they are errors.
 cmake -S . -B "${build}" -G "Unix Makefiles" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++ \
-  -DRPO_BUILD_TESTS=OFF -DRPO_BUILD_EXAMPLES=ON -DRPO_BUILD_BENCH=OFF -DRPO_BUILD_TOOLS=OFF
+  -DRPO_BUILD_TESTS=OFF -DRPO_BUILD_EXAMPLES=ON -DRPO_BUILD_BENCH=OFF -DRPO_BUILD_TOOLS=OFF -DRPO_BUILD_PYTHON=OFF
 cmake --build "${build}" --parallel 2
 # Run each example in order and show what it prints; any failure stops the job.
 for example in "${build}"/examples/rpo_example_*; do

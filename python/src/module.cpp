@@ -1,0 +1,268 @@
+// rpo._rpo — the Python binding of rpo::any_loss (rpo/spec.hpp) over numpy arrays.
+//
+// Python names: rpo.Loss, rpo.Result, rpo.losses, rpo.__version__ (re-exported by rpo/__init__.py).
+// A Loss is parsed once from a spec string; Loss.value_and_grad evaluates a batch (rpo/batch.hpp's layout) in
+// float64, or in float32 when logp is float32, and returns the reduced loss, the per-group losses and the gradients
+// of the reduced loss. Every error of the library (a bad spec, a missing field, a NaN) is a ValueError carrying the
+// library's message; the binding adds its own, also ValueErrors, for what the library cannot see (shapes, dtypes).
+// @sa python/README.md
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include "rpo/batch.hpp"
+#include "rpo/concepts.hpp"
+#include "rpo/config.hpp"
+#include "rpo/spec.hpp"
+
+#ifndef RPO_VERSION_STRING
+#  define RPO_PYTHON_STRINGIFY_(x) #x
+#  define RPO_PYTHON_STRINGIFY(x) RPO_PYTHON_STRINGIFY_(x)
+#  define RPO_VERSION_STRING                                                                                  \
+    RPO_PYTHON_STRINGIFY(RPO_VERSION_MAJOR) "." RPO_PYTHON_STRINGIFY(RPO_VERSION_MINOR) "." RPO_PYTHON_STRINGIFY( \
+        RPO_VERSION_PATCH)
+#endif
+
+namespace py = pybind11;
+
+namespace {
+
+constexpr const char* who = "rpo.Loss.value_and_grad";
+
+/// What value_and_grad returns: the reduced loss, and numpy arrays of the per-group losses and the gradients.
+struct result {
+  double loss = 0;
+  py::array group_loss, grad_logp, grad_ref_logp;
+};
+
+std::string shape_of(const py::array& a) {
+  std::string out = "(";
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) out += (d == 0 ? "" : ", ") + std::to_string(a.shape(d));
+  return out + (a.ndim() == 1 ? ",)" : ")");
+}
+
+/// A 1-D input as the library reads it: C-contiguous, of T (numpy converts any real dtype).
+template <class T> using input_array = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+/// `value` as a 1-D C-contiguous array of T (a copy when it has another dtype or is not contiguous, a view
+/// otherwise), or an empty array for None. Raises ValueError naming `name` for what cannot be converted, holds no
+/// real numbers (integers for offsets), or is not 1-D.
+template <class T> input_array<T> one_dimensional(const py::handle& value, const char* name) {
+  if (value.is_none()) return input_array<T>(0);
+  // np.asarray first, so that the checks see the dtype and shape the caller gave.
+  const py::array any = py::array::ensure(value);
+  if (!any) {
+    std::string why;
+    try {  // numpy's own reason (a ragged list, say); ensure() clears it
+      py::module_::import("numpy").attr("asarray")(value);
+    } catch (py::error_already_set& e) {
+      why = ": " + std::string(py::str(e.value()));
+    }
+    throw py::value_error(std::string(who) + ": " + name + " must be array-like (a 1-D numpy array, a list)" + why);
+  }
+  if (any.ndim() != 1)
+    throw py::value_error(std::string(who) + ": " + name + " must be 1-D, but has shape " + shape_of(any));
+  const char kind = any.dtype().kind();
+  if constexpr (std::is_same_v<T, std::int64_t>) {
+    if (any.size() != 0 && kind != 'i' && kind != 'u')
+      throw py::value_error(std::string(who) + ": " + name + " must hold integers, but has dtype " +
+                            std::string(py::str(any.dtype())));
+  } else {
+    if (kind != 'f' && kind != 'i' && kind != 'u')
+      throw py::value_error(std::string(who) + ": " + name + " must hold real numbers, but has dtype " +
+                            std::string(py::str(any.dtype())));
+  }
+  auto out = input_array<T>::ensure(any);
+  if (!out)
+    throw py::value_error(std::string(who) + ": " + name + " cannot be converted to " +
+                          std::string(py::str(py::dtype::of<T>())));
+  return out;
+}
+
+template <class T> std::span<const T> in_span(const input_array<T>& a) {
+  return {a.data(), static_cast<std::size_t>(a.size())};
+}
+
+template <class T> py::array_t<T> zeros(std::int64_t n) {
+  py::array_t<T> a(static_cast<py::ssize_t>(n));
+  std::fill(a.mutable_data(), a.mutable_data() + a.size(), T(0));
+  return a;
+}
+
+template <class T> std::span<T> out_span(py::array_t<T>& a) {
+  return {a.mutable_data(), static_cast<std::size_t>(a.size())};
+}
+
+rpo::reduction reduction_of(const std::string& how, const py::object& count) {
+  if (how == "mean" || how == "sum") {
+    if (!count.is_none())
+      throw py::value_error(std::string(who) + ": count is used only with reduction=\"sum_over\", not with reduction=\"" +
+                            how + "\"");
+    return how == "mean" ? rpo::reduction::mean() : rpo::reduction::sum();
+  }
+  if (how == "sum_over") {
+    if (count.is_none())
+      throw py::value_error(std::string(who) +
+                            ": reduction=\"sum_over\" needs count=..., the number of groups of the whole global batch");
+    double c = 0;
+    try {
+      c = count.cast<double>();
+    } catch (const py::cast_error&) {
+      throw py::value_error(std::string(who) + ": count must be a number, but got " + std::string(py::repr(count)));
+    }
+    if (!(rpo::is_finite(c) && c > 0))
+      throw py::value_error(std::string(who) + ": count must be finite and > 0, but got count = " +
+                            std::string(py::repr(count)));
+    return rpo::reduction::sum_over(c);
+  }
+  throw py::value_error(std::string(who) + ": reduction must be \"mean\", \"sum\" or \"sum_over\", but got \"" + how +
+                        "\"");
+}
+
+template <class T>
+result evaluate(const rpo::any_loss& loss, const py::handle& logp_in, const py::handle& ref_logp_in,
+                const py::handle& length_in, const py::handle& reward_in, const py::handle& offsets_in,
+                rpo::reduction how) {
+  // The arrays are owned here for the whole call: the spans below view them while the GIL is released.
+  const auto logp = one_dimensional<T>(logp_in, "logp");
+  const auto ref_logp = one_dimensional<T>(ref_logp_in, "ref_logp");
+  const auto length = one_dimensional<T>(length_in, "length");
+  const auto reward = one_dimensional<T>(reward_in, "reward");
+  const auto offsets = one_dimensional<std::int64_t>(offsets_in, "offsets");
+  // In C++ an empty span means "no offsets"; here None does, and an empty array is an error (G + 1 >= 1 entries).
+  if (!offsets_in.is_none() && offsets.size() == 0)
+    throw py::value_error(std::string(who) + ": offsets must have G + 1 >= 1 entries (0, ..., N), but got none; "
+                          "pass offsets=None for consecutive groups");
+  const rpo::batch_input<T> in{in_span(logp), in_span(ref_logp), in_span(length), in_span(reward), in_span(offsets)};
+
+  // group_count is 0 or a wrong size only where evaluate rejects the shape before it looks at the outputs.
+  const std::int64_t n = static_cast<std::int64_t>(logp.size());
+  auto group_loss = zeros<T>(std::max<std::int64_t>(loss.group_count(in), 0));
+  auto grad_logp = zeros<T>(n), grad_ref_logp = zeros<T>(n);
+  const rpo::batch_output<T> out{out_span(group_loss), out_span(grad_logp), out_span(grad_ref_logp)};
+
+  T value{};
+  std::string error;
+  {
+    py::gil_scoped_release released;
+    try {
+      value = loss.evaluate(in, out, how);
+    } catch (const std::invalid_argument& e) {  // rpo::spec_error is one
+      error = e.what();
+    } catch (const std::domain_error& e) {
+      error = e.what();
+    }
+  }
+  if (!error.empty()) throw py::value_error(error);
+  return {static_cast<double>(value), std::move(group_loss), std::move(grad_logp), std::move(grad_ref_logp)};
+}
+
+py::tuple input_names(rpo::input flags) {
+  py::list names;
+  const std::pair<rpo::input, const char*> fields[] = {{rpo::input::logp, "logp"},
+                                                       {rpo::input::ref_logp, "ref_logp"},
+                                                       {rpo::input::length, "length"},
+                                                       {rpo::input::reward, "reward"}};
+  for (const auto& [flag, name] : fields)
+    if (rpo::contains(flags, flag)) names.append(name);
+  return py::tuple(names);
+}
+
+rpo::any_loss parse(const std::string& spec) {
+  try {
+    return rpo::parse_loss(spec);
+  } catch (const std::invalid_argument& e) {
+    throw py::value_error(e.what());
+  }
+}
+
+std::string repr_of(const rpo::any_loss& loss) { return "rpo.Loss(" + std::string(py::repr(py::str(loss.spec()))) + ")"; }
+
+}  // namespace
+
+PYBIND11_MODULE(_rpo, m) {
+  m.doc() = "rpo: preference-optimization losses with analytic gradients (the binding of rpo/spec.hpp)";
+  m.attr("__version__") = RPO_VERSION_STRING;
+
+  py::class_<result>(m, "Result", "What Loss.value_and_grad returns.")
+      .def_readonly("loss", &result::loss, "The reduced loss (a Python float).")
+      .def_readonly("group_loss", &result::group_loss, "The G per-group losses, before reduction.")
+      .def_readonly("grad_logp", &result::grad_logp, "d loss / d logp: N entries, of the reduced loss.")
+      .def_readonly("grad_ref_logp", &result::grad_ref_logp,
+                    "d loss / d ref_logp: N entries, of the reduced loss (zeros when the loss does not read "
+                    "ref_logp).")
+      .def("__repr__", [](const result& r) {
+        return "rpo.Result(loss=" + std::string(py::repr(py::float_(r.loss))) + ", groups=" +
+               std::to_string(r.group_loss.size()) + ", responses=" + std::to_string(r.grad_logp.size()) + ")";
+      });
+
+  py::class_<rpo::any_loss>(m, "Loss", R"doc(A loss chosen by its spec string, such as "dpo(beta=0.1)" or
+"rpo(distance=bwd_kl, reward=implicit, target=reward_gap, beta=0.2, eta=1)". See rpo.losses() for the names.
+
+Raises ValueError, with the valid choices, for a spec that does not parse.)doc")
+      .def(py::init(&parse), py::arg("spec"))
+      .def_property_readonly("name", &rpo::any_loss::name, "The spec name: 'dpo', ..., or 'rpo' for the general form.")
+      .def_property_readonly("spec", &rpo::any_loss::spec,
+                             "The canonical spec, every parameter written out: 'dpo(beta=0.1)'.")
+      .def_property_readonly("composition", &rpo::any_loss::composition,
+                             "The composition in policy names: 'distance::..., reward::..., target::..., sampling::...'.")
+      .def_property_readonly(
+          "inputs", [](const rpo::any_loss& l) { return input_names(l.inputs()); },
+          "The fields the loss reads, as a tuple of names: ('logp', 'ref_logp', ...).")
+      .def_property_readonly("group_size", &rpo::any_loss::group_size,
+                             "The number of responses of every group (2 for pairs), or 0 for groups of any size.")
+      .def_property_readonly("min_group_size", &rpo::any_loss::min_group_size, "The fewest responses a group may have.")
+      .def(
+          "value_and_grad",
+          [](const rpo::any_loss& loss, const py::object& logp, const py::object& ref_logp, const py::object& length,
+             const py::object& reward, const py::object& offsets, const std::string& reduction,
+             const py::object& count) {
+            if (logp.is_none()) throw py::value_error(std::string(who) + ": logp must be given");
+            const rpo::reduction how = reduction_of(reduction, count);
+            // np.asarray(logp) once: its dtype picks the precision (a list of Python floats is float64).
+            const py::array as_array = py::array::ensure(logp);
+            const py::handle values = as_array ? py::handle(as_array) : py::handle(logp);
+            if (as_array && as_array.dtype().is(py::dtype::of<float>()))
+              return evaluate<float>(loss, values, ref_logp, length, reward, offsets, how);
+            return evaluate<double>(loss, values, ref_logp, length, reward, offsets, how);
+          },
+          py::arg("logp"), py::arg("ref_logp") = py::none(), py::arg("length") = py::none(),
+          py::arg("reward") = py::none(), py::arg("offsets") = py::none(), py::arg("reduction") = "mean",
+          py::arg("count") = py::none(),
+          R"doc(Evaluates the loss on a batch; returns an rpo.Result (loss, group_loss, grad_logp, grad_ref_logp).
+
+logp, ref_logp, length, reward: 1-D arrays of the N responses' fields (the fields in `inputs` are required, the others
+ignored). The dtype of logp picks the precision: float32 stays float32, anything else is computed in float64; the
+other arrays are converted to that dtype. Groups: consecutive pairs (chosen, rejected, chosen, ...) without offsets,
+or offsets, G + 1 integers from 0 to N. reduction: "mean" over the G groups, "sum", or "sum_over" with count (the
+number of groups of the whole global batch). The gradients are those of the reduced loss. Raises ValueError.)doc")
+      .def("__repr__", &repr_of)
+      .def(py::pickle([](const rpo::any_loss& l) { return l.spec(); },
+                      [](const std::string& spec) { return parse(spec); }));
+
+  m.def(
+      "losses",
+      [] {
+        py::list out;
+        for (const rpo::loss_info& info : rpo::registered_losses()) {
+          py::list parameters;
+          for (const rpo::parameter_info& p : info.parameters)
+            parameters.append(py::dict(py::arg("name") = p.name, py::arg("default") = p.default_value,
+                                       py::arg("description") = p.description));
+          out.append(py::dict(py::arg("name") = info.name, py::arg("summary") = info.summary,
+                              py::arg("composition") = info.composition, py::arg("parameters") = parameters));
+        }
+        return out;
+      },
+      "Every loss a spec can name: a list of dicts (name, summary, composition, parameters: a list of dicts name, "
+      "default, description); the presets, then the general form 'rpo'.");
+}
