@@ -3,7 +3,7 @@
 # Installs the Debian packages it lacks (as root, or with sudo). Build tree: build/run.
 set -euo pipefail
 
-packages=(cmake g++ make libeigen3-dev libxtensor-dev)
+packages=(cmake g++ make libeigen3-dev libxtensor-dev openmpi-bin libopenmpi-dev)
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/packages.sh
@@ -18,7 +18,13 @@ cmake -S . -B "${build}" -G "Unix Makefiles" -DCMAKE_BUILD_TYPE=Release -DCMAKE_
 cmake --build "${build}" --parallel 2
 # Run each example in order and show what it prints; any failure stops the job.
 for example in "${build}"/examples/rpo_example_*; do
-  echo "=== ${example##*/rpo_example_}"
-  "${example}"
+  name=${example##*/rpo_example_}
+  echo "=== ${name}"
+  if [[ ${name} == mpi_* ]]; then
+    # Two ranks; Open MPI refuses root unless told (CI and containers run as root).
+    OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -np 2 --oversubscribe "${example}"
+  else
+    "${example}"
+  fi
 done
 echo "run.sh: every example built and ran"

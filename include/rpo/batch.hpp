@@ -123,6 +123,11 @@ std::int64_t check_batch_shape(const loss_shape& shape, const batch_input<T>& in
                        std::string(who) + ": offsets[0] must be 0, but got offsets[0] = " + std::to_string(o.front()));
     for (std::size_t g = 1; g < o.size(); ++g) {
       const std::int64_t k = o[g] - o[g - 1];
+      if (k < 0)
+        return fail_with(errc::invalid_argument,
+                         std::string(who) + ": offsets must not decrease, but offsets[" + std::to_string(g) +
+                             "] = " + std::to_string(o[g]) + " is below offsets[" + std::to_string(g - 1) +
+                             "] = " + std::to_string(o[g - 1]));
       if (k < min_size || (size != 0 && k != size))
         return fail_with(errc::invalid_argument,
                          std::string(who) + ": group " + std::to_string(g - 1) + " (offsets[" + std::to_string(g - 1) +
@@ -190,13 +195,24 @@ T evaluate_batch(const C& composed, const loss_shape& shape, const batch_input<T
     return contains(C::inputs, field) ? s.data() + first : nullptr;
   };
   constexpr std::int64_t fixed = C::sampling_type::group_size;
-  double total = 0;  // accumulated in double also for float batches
-  for (std::int64_t g = 0; g < groups; ++g) {
+  const auto group_at = [&](std::int64_t g) {
     const auto ug = static_cast<std::size_t>(g);
     const std::int64_t first = in.offsets.empty() ? g * fixed : in.offsets[ug];
     const std::int64_t size = in.offsets.empty() ? fixed : in.offsets[ug + 1] - first;
-    const group_ref<T> group{in.logp.data() + first, read(input::ref_logp, in.ref_logp, first),
-                             read(input::length, in.length, first), read(input::reward, in.reward, first), size};
+    return group_ref<T>{in.logp.data() + first, read(input::ref_logp, in.ref_logp, first),
+                        read(input::length, in.length, first), read(input::reward, in.reward, first), size};
+  };
+  // A scheme that ranks by reward (rpo::ranking) needs its ties rejected here, also before anything is written.
+  if (shape.ranks != ranking::none)
+    for (std::int64_t g = 0; g < groups; ++g) {
+      const group_ref<T> group = group_at(g);
+      if (!check_group_ranking(shape, group, g, group.logp - in.logp.data(), policy)) return nan;
+    }
+  double total = 0;  // accumulated in double also for float batches
+  for (std::int64_t g = 0; g < groups; ++g) {
+    const auto ug = static_cast<std::size_t>(g);
+    const group_ref<T> group = group_at(g);
+    const std::int64_t first = group.logp - in.logp.data();
     const T value = composed.evaluate(group, at(out.grad_logp, first), at(out.grad_ref_logp, first));
     if (!out.group_loss.empty()) out.group_loss[ug] = value;
     total += static_cast<double>(value);

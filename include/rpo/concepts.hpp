@@ -6,8 +6,9 @@
 //   inputs       rpo::input (the per-response fields a policy reads), rpo::contains, operator| on rpo::input
 //   parameters   rpo::parameter_error, rpo::is_finite, rpo::require_positive, rpo::require_nonnegative,
 //                rpo::require_finite
+//   rankings     rpo::ranking (what a sampling scheme needs of the explicit rewards it ranks by)
 //   concepts     rpo::Distance, rpo::AcceptsFiniteTarget, rpo::AcceptsInfiniteTarget, rpo::RewardModel,
-//                rpo::Target, rpo::InfiniteTarget, rpo::ShiftedTarget, rpo::Sampling
+//                rpo::Target, rpo::InfiniteTarget, rpo::ShiftedTarget, rpo::ScoredTarget, rpo::Sampling
 // Layer 1 of DESIGN.md: needs only the standard library. A user policy includes this header, not the built-in
 // policy headers. RPO.md §1 gives the symbols (a, b, r_π, β, η).
 // @sa docs/concepts.md
@@ -86,6 +87,15 @@ RPO_HD constexpr input operator|(input a, input b) noexcept {
 RPO_HD constexpr bool contains(input set, input fields) noexcept {
   return (static_cast<unsigned>(set) & static_cast<unsigned>(fields)) == static_cast<unsigned>(fields);
 }
+
+/// What a sampling scheme that ranks the responses of a group by their explicit rewards needs of those rewards.
+/// A scheme declares it (a `ranks` member, see rpo::Sampling), and the checked entry points reject a group that
+/// breaks it, naming the group and the tied responses.  @sa docs/sampling.md#ranking
+enum class ranking : unsigned char {
+  none = 0,  ///< the scheme does not rank: ties are fine
+  extremes,  ///< the highest and the lowest reward of a group must differ (best-vs-worst)
+  strict,    ///< no two rewards of a group may tie (a full ranking: Plackett-Luce, pairs oriented by reward)
+};
 
 /// The first parameter of a policy that breaks its rule, or `name == nullptr` when all are valid. A policy's
 /// `check()` returns it; the checked entry points turn it into an error such as
@@ -179,8 +189,21 @@ concept ShiftedTarget = Target<T> && requires(const T t) {
   { t.shift() } -> std::convertible_to<double>;
 };
 
+/// A target that also scores each response on its own: `score(r)` gives t = η·r, with gap(r₁, r₂) = score(r₁) −
+/// score(r₂). The leave-one-out and listwise schemes need it (RPO.md §3: t_i = η·r_i); a label target, which only
+/// says which of two responses is preferred, has no such score.  @sa docs/concepts.md#target
+template <class T>
+concept ScoredTarget = Target<T> && requires(const T t, double x, float y) {
+  { t.score(x) } -> std::same_as<double>;
+  { t.score(y) } -> std::same_as<float>;
+};
+
 /// A sampling scheme: which contrasts of a group of K responses are compared. `group_size` is the K it needs
-/// (0 when any K ≥ `min_group_size` works).  RPO.md §3.  @sa docs/concepts.md#sampling
+/// (0 when any K ≥ `min_group_size` works). Optional members, read by rpo::loss when present:
+/// `static constexpr rpo::input inputs` (fields the scheme itself reads, e.g. rewards to rank by),
+/// `template <class Tg> static constexpr rpo::ranking ranks` (what it needs of those rewards with target Tg), and
+/// `template <class D, class Tg> static constexpr bool composes() noexcept` (true, or a static_assert that says
+/// why D and Tg do not fit the scheme).  RPO.md §3.  @sa docs/concepts.md#sampling, docs/sampling.md
 template <class S>
 concept Sampling = detail::Policy<S> && requires {
   { S::group_size } -> std::convertible_to<std::int64_t>;

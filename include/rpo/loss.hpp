@@ -3,6 +3,8 @@
 // Public names: rpo::loss, rpo::group_ref, rpo::pair_input, rpo::pair_result, rpo::is_loss_v, rpo::Composition,
 //               rpo::Preset,
 //               rpo::LossLike, rpo::as_loss, rpo::loss_name, rpo::check_parameters, rpo::value_and_grad.
+// A sampling scheme may add fields to read (`inputs`), a ranking it needs of the rewards (`ranks`), and a
+// compile-time check of the distance and target it takes (`composes`); rpo::loss reads all three here.
 // Implements RPO.md (E1) and the chain rule (E8): ∂loss/∂log π(y_i) = ∂loss/∂r_π(y_i) · ∂r_π(y_i)/∂log π(y_i).
 // This is the only place that chain rule is written; the policies give only their local partials.
 // @sa docs/loss.md
@@ -34,10 +36,40 @@ template <class T> struct group_ref {
   std::int64_t size = 0;        ///< K
 };
 
+namespace detail {
+/// The fields a sampling scheme reads itself (its optional `inputs`), e.g. rewards to rank by.
+template <class S> constexpr input scheme_inputs() noexcept {
+  if constexpr (requires { { S::inputs } -> std::convertible_to<input>; }) {
+    return S::inputs;
+  } else {
+    return input::none;
+  }
+}
+/// What the scheme needs of the rewards it ranks by, with target Tg (its optional `ranks<Tg>`).
+template <class S, class Tg> constexpr ranking scheme_ranks() noexcept {
+  if constexpr (requires { { S::template ranks<Tg> } -> std::convertible_to<ranking>; }) {
+    return S::template ranks<Tg>;
+  } else {
+    return ranking::none;
+  }
+}
+/// Whether the scheme takes distance D and target Tg (its optional `composes<D, Tg>()`, whose static_asserts say
+/// why not).
+template <class S, class D, class Tg> constexpr bool scheme_composes() noexcept {
+  if constexpr (requires { { S::template composes<D, Tg>() } -> std::same_as<bool>; }) {
+    return S::template composes<D, Tg>();
+  } else {
+    return true;
+  }
+}
+}  // namespace detail
+
 /// The composition of a distance, a reward model, a target and a sampling scheme into one loss:
 /// loss = S over the group's contrasts of D(a − γ‖b), a = r_π(y_i) − r_π(y_j), b from the target.  RPO.md (E1).
 /// An aggregate: `rpo::loss<...>{.reward = {.beta = 0.2}, .target = {.eta = 1}}`.  @sa docs/loss.md
 template <Distance D, RewardModel R, Target Tg, Sampling S> struct loss {
+  static_assert(detail::scheme_composes<S, D, Tg>(),
+                "rpo::loss: the sampling scheme does not take this distance and target (see the message above)");
   static_assert(!InfiniteTarget<Tg> || AcceptsInfiniteTarget<D>,
                 "rpo::loss: a hard label (b = +inf) needs a distance with a finite limit there "
                 "(distance::bernoulli_bwd_kl, distance::logistic, distance::hinge); with distance::squared or "
@@ -56,8 +88,11 @@ template <Distance D, RewardModel R, Target Tg, Sampling S> struct loss {
   Tg target{};   ///< b
   S sampling{};  ///< which contrasts
 
-  /// The per-response fields this loss reads.
-  static constexpr input inputs = input::logp | R::inputs | Tg::inputs;
+  /// The per-response fields this loss reads: logp, and those of the reward model, the target and the scheme.
+  static constexpr input inputs = input::logp | R::inputs | Tg::inputs | detail::scheme_inputs<S>();
+  /// What the scheme needs of the explicit rewards it ranks by (ranking::none for most); the checked entry points
+  /// reject a group that breaks it.
+  static constexpr ranking ranks = detail::scheme_ranks<S, Tg>();
 
   /// The first invalid parameter of the four policies, in the order distance, reward, target, sampling.
   constexpr parameter_error check() const noexcept;
@@ -134,6 +169,7 @@ struct loss_shape {
   input inputs;                 ///< the fields it reads
   std::int64_t group_size;      ///< the sampling scheme's fixed group size, or 0
   std::int64_t min_group_size;  ///< the fewest responses a group may have
+  ranking ranks = ranking::none;  ///< what the scheme needs of the rewards it ranks by
 };
 template <LossLike L> constexpr loss_shape shape_of() noexcept;
 /// Checks the loss's parameters under the policy; false (after raising) when one is invalid.
@@ -142,6 +178,12 @@ template <LossLike L, ErrorPolicy P> bool check_loss_parameters(const L& l, cons
 /// responses); `first` is the index of its first response in the caller's arrays (for the message).
 template <Scalar T, ErrorPolicy P>
 bool check_group_values(const loss_shape& shape, const group_ref<T>& group, std::int64_t first, const P& policy);
+/// Checks what the scheme needs of the rewards it ranks by (`shape.ranks`) in group number `index`, whose first
+/// response is `first` in the caller's arrays: no tie at all (ranking::strict), or a best reward above the worst
+/// (ranking::extremes). A domain error names the group and the tied responses.
+template <Scalar T, ErrorPolicy P>
+bool check_group_ranking(const loss_shape& shape, const group_ref<T>& group, std::int64_t index, std::int64_t first,
+                         const P& policy);
 }  // namespace detail
 
 // ===========================================================================================================
@@ -213,7 +255,7 @@ template <LossLike L, ErrorPolicy P> bool check_loss_parameters(const L& l, cons
 
 template <LossLike L> constexpr loss_shape shape_of() noexcept {
   using C = decltype(as_loss(std::declval<const L&>()));
-  return {loss_name<L>(), C::inputs, C::sampling_type::group_size, C::sampling_type::min_group_size};
+  return {loss_name<L>(), C::inputs, C::sampling_type::group_size, C::sampling_type::min_group_size, C::ranks};
 }
 
 template <Scalar T, ErrorPolicy P>
@@ -243,18 +285,62 @@ bool check_group_values(const loss_shape& shape, const group_ref<T>& group, std:
   }
 }
 
+template <Scalar T, ErrorPolicy P>
+bool check_group_ranking(const loss_shape& shape, const group_ref<T>& group, std::int64_t index, std::int64_t first,
+                         const P& policy) {
+  if constexpr (std::is_same_v<P, errors::unchecked>) {
+    return true;
+  } else {
+    if (shape.ranks == ranking::none || group.reward == nullptr || group.size < 2) return true;
+    const T* r = group.reward;
+    const auto where = [&] {
+      return std::string(shape.name) + ": group " + std::to_string(index) + " (responses " + std::to_string(first) +
+             " to " + std::to_string(first + group.size - 1) + ")";
+    };
+    const auto name = [&](std::int64_t i) { return "reward[" + std::to_string(first + i) + "]"; };
+    if (shape.ranks == ranking::strict) {
+      for (std::int64_t i = 0; i < group.size; ++i)
+        for (std::int64_t j = i + 1; j < group.size; ++j)
+          if (r[i] == r[j])
+            return fail(policy, errc::domain_error,
+                        where() + " is ranked by its explicit rewards, but responses " + std::to_string(first + i) +
+                            " and " + std::to_string(first + j) + " tie (" + name(i) + " = " + name(j) + " = " +
+                            format_number(static_cast<double>(r[i])) +
+                            "): ties in a ranking have no order; break them, or use a scheme that takes ties "
+                            "(sampling::softmax, or sampling::all_pairs with target::reward_gap)");
+    } else {
+      std::int64_t best = 0, worst = 0;
+      for (std::int64_t i = 1; i < group.size; ++i) {
+        if (r[i] > r[best]) best = i;
+        if (r[i] < r[worst]) worst = i;
+      }
+      if (!(r[best] > r[worst]))
+        return fail(policy, errc::domain_error,
+                    where() + " has its best and worst explicit rewards tied (every response has reward = " +
+                        format_number(static_cast<double>(r[best])) +
+                        "), so it has no best-vs-worst pair; ties in a ranking have no order: drop the group, or use "
+                        "a scheme that takes ties (sampling::softmax, sampling::leave_one_out)");
+    }
+    return true;
+  }
+}
+
 }  // namespace detail
 
 template <LossLike L, Scalar T, ErrorPolicy P>
 pair_result<T> value_and_grad(const L& l, const pair_input<T>& pair, P policy) {
   const auto composed = as_loss(l);
-  static_assert(decltype(composed)::sampling_type::group_size == 2,
-                "rpo::value_and_grad(loss, pair_input): the loss must use a pairwise sampling scheme "
-                "(sampling::pair); for groups of K responses use rpo::evaluate");
+  using S = typename decltype(composed)::sampling_type;
+  static_assert(S::group_size == 2 || (S::group_size == 0 && S::min_group_size <= 2),
+                "rpo::value_and_grad(loss, pair_input): the loss must use a sampling scheme that takes groups of two "
+                "responses (sampling::pair, or a multi-response scheme at K = 2); for groups of K responses use "
+                "rpo::evaluate");
   constexpr T nan = std::numeric_limits<T>::quiet_NaN();
   pair_result<T> result{nan, {T(0), T(0)}, {T(0), T(0)}};
   const group_ref<T> group{pair.logp, pair.ref_logp, pair.length, pair.reward, 2};
-  if (!detail::check_loss_parameters(l, policy) || !detail::check_group_values(detail::shape_of<L>(), group, 0, policy))
+  constexpr detail::loss_shape shape = detail::shape_of<L>();
+  if (!detail::check_loss_parameters(l, policy) || !detail::check_group_values(shape, group, 0, policy) ||
+      !detail::check_group_ranking(shape, group, 0, 0, policy))
     return result;
   result.loss = composed.evaluate(group, result.grad_logp, result.grad_ref_logp);
   return result;

@@ -3,6 +3,9 @@
 // Public names (pairwise, response 0 chosen):
 //   rpo::dpo, rpo::cdpo, rpo::ipo, rpo::ipo_normalized, rpo::simpo, rpo::hinge, rpo::dpo_normalized,
 //   rpo::rpo_sq, rpo::rpo_fwd, rpo::rpo_bwd.
+// Public names (groups of K ≥ 2 responses, given by offsets; each is its pairwise counterpart at K = 2):
+//   rpo::rpo_sqloo, rpo::rpo_sqpairs, rpo::rpo_softmax_bwd, rpo::rpo_softmax_fwd, rpo::infonca,
+//   rpo::listwise_dpo, rpo::dpo_best_worst.
 // A preset holds the method's own parameters under the paper's names, and `compose()` gives the composition it
 // is; its `composition` alias is the one line that says "DPO is RPO-bwd with a hard label". The table of
 // RPO.md §4 and LOSSES.md §5 gives the decompositions; docs/presets.md lists them with their defaults.
@@ -124,6 +127,89 @@ struct rpo_bwd {
   double eta = 1.0;   ///< η ≥ 0
   using composition = loss<distance::bernoulli_bwd_kl, reward::implicit, target::reward_gap, sampling::pair>;
   constexpr composition compose() const noexcept { return {.reward = {.beta = beta}, .target = {.eta = eta}}; }
+};
+
+// ===========================================================================================================
+// Groups of K responses (RPO.md §3.5, LOSSES.md §4.11, §4.12): rpo::evaluate with offsets
+// ===========================================================================================================
+
+/// RPO-sqloo: (1/K)·Σ_i (s_i − m₋ᵢ(s) − (t_i − m₋ᵢ(t)))², s = β·ℓ, t = η·r, m₋ᵢ the leave-one-out mean. Online, its
+/// gradient is REINFORCE leave-one-out's: ∂/∂log π(y_k) = −(2βη/(K−1))·Â_k with the KL-shaped reward
+/// r − (β/η)·ℓ (RPO.md (L13)). rpo_sq at K = 2.  RPO.md §3.2, §3.5 (L-loo).  @sa docs/presets.md#rpo_sqloo
+struct rpo_sqloo {
+  static constexpr const char* name = "rpo::rpo_sqloo";
+  double beta = 0.2;  ///< β > 0 (as rpo_sq)
+  double eta = 1.0;   ///< η ≥ 0
+  using composition = loss<distance::squared, reward::implicit, target::reward_gap, sampling::leave_one_out>;
+  constexpr composition compose() const noexcept { return {.reward = {.beta = beta}, .target = {.eta = eta}}; }
+};
+
+/// RPO-sq over all pairs: (2/(K(K−1)))·Σ_{i<j} (s_i − s_j − η(r_i − r_j))², the mean over unordered pairs. Online,
+/// its gradient is the mean-baseline (Dr. GRPO) estimator's: −(4βη/(K−1))·(R̃_k − mean R̃) (RPO.md (L14)).
+/// rpo_sq at K = 2.  RPO.md §3.3, §3.5 (L-pairs).  @sa docs/presets.md#rpo_sqpairs
+struct rpo_sqpairs {
+  static constexpr const char* name = "rpo::rpo_sqpairs";
+  double beta = 0.2;  ///< β > 0
+  double eta = 1.0;   ///< η ≥ 0
+  using composition = loss<distance::squared, reward::implicit, target::reward_gap, sampling::all_pairs>;
+  constexpr composition compose() const noexcept { return {.reward = {.beta = beta}, .target = {.eta = eta}}; }
+};
+
+/// The multi-response RPO of NeMo-Aligner PR #311 (`preference_loss: rpo`): KL(softmax(η·r) ‖ softmax(β·ℓ)) over the
+/// group, ∂/∂log π(y_i) = β·(p_i − q_i). rpo_bwd at K = 2. Defaults are that pull request's: β = 0.2, η = 0.2.
+/// RPO.md (E10), §6.3.  @sa docs/presets.md#rpo_softmax_bwd
+struct rpo_softmax_bwd {
+  static constexpr const char* name = "rpo::rpo_softmax_bwd";
+  double beta = 0.2;  ///< β > 0 (PR #311: 0.2)
+  double eta = 0.2;   ///< η ≥ 0 (PR #311: 0.2)
+  using composition = loss<distance::bernoulli_bwd_kl, reward::implicit, target::reward_gap, sampling::softmax>;
+  constexpr composition compose() const noexcept { return {.reward = {.beta = beta}, .target = {.eta = eta}}; }
+};
+
+/// The reverse listwise RPO: KL(softmax(β·ℓ) ‖ softmax(η·r)) over the group. rpo_fwd at K = 2. It has no official
+/// code, so its defaults are the pairwise RPO's (β = 0.2, η = 1).  RPO.md (E10f).  @sa docs/presets.md#rpo_softmax_fwd
+struct rpo_softmax_fwd {
+  static constexpr const char* name = "rpo::rpo_softmax_fwd";
+  double beta = 0.2;  ///< β > 0 (as rpo_fwd)
+  double eta = 1.0;   ///< η ≥ 0 (as rpo_fwd)
+  using composition = loss<distance::bernoulli_fwd_kl, reward::implicit, target::reward_gap, sampling::softmax>;
+  constexpr composition compose() const noexcept { return {.reward = {.beta = beta}, .target = {.eta = eta}}; }
+};
+
+/// InfoNCA (Chen et al. 2024, arXiv 2402.05369): −Σ_i softmax(r/α)_i·log softmax(β·ℓ)_i, ∂/∂log π(y_i) =
+/// β·(p_i − q_i). The logistic distance (cross-entropy) / implicit / reward_gap with η = 1/α / softmax: RPO-softmax-bwd
+/// plus the entropy of softmax(r/α), the same gradient. LOSSES.md §4.12; RPO.md §4 (InfoNCA row).
+/// @sa docs/presets.md#infonca
+struct infonca {
+  static constexpr const char* name = "rpo::infonca";
+  double beta = 0.01;  ///< β > 0 (the paper's and the authors' recipe: 0.01)
+  double alpha = 1.0;  ///< α > 0, the reward temperature: 1 takes the rewards as they are (LOSSES.md gives none)
+  using composition = loss<distance::logistic, reward::implicit, target::reward_gap, sampling::softmax>;
+  constexpr composition compose() const noexcept {
+    return {.reward = {.beta = beta}, .target = {.eta = 1.0 / alpha}};
+  }
+  /// α must be finite and > 0.
+  constexpr parameter_error check() const noexcept { return require_positive("alpha", alpha); }
+};
+
+/// Listwise DPO (Plackett-Luce; DPO paper App. A.3): −Σ_{k<K} log softmax(s_π(k), …, s_π(K))₁ over the ranking π of
+/// the group by explicit reward (ties are an error), s = β·ℓ. D_bwd / implicit / hard label / plackett_luce; DPO at
+/// K = 2.  LOSSES.md §4.11.  @sa docs/presets.md#listwise_dpo
+struct listwise_dpo {
+  static constexpr const char* name = "rpo::listwise_dpo";
+  double beta = 0.1;  ///< β > 0 (as dpo)
+  using composition = loss<distance::bernoulli_bwd_kl, reward::implicit, target::hard_label, sampling::plackett_luce>;
+  constexpr composition compose() const noexcept { return {.reward = {.beta = beta}}; }
+};
+
+/// DPO on the best-vs-worst pair of each group (by explicit reward; a group whose rewards all tie is an error):
+/// softplus(−β(ℓ_best − ℓ_worst)). D_bwd / implicit / hard label / best_worst; DPO at K = 2.  RPO.md §7 (online
+/// regime: best against worst).  @sa docs/presets.md#dpo_best_worst
+struct dpo_best_worst {
+  static constexpr const char* name = "rpo::dpo_best_worst";
+  double beta = 0.1;  ///< β > 0 (as dpo)
+  using composition = loss<distance::bernoulli_bwd_kl, reward::implicit, target::hard_label, sampling::best_worst>;
+  constexpr composition compose() const noexcept { return {.reward = {.beta = beta}}; }
 };
 
 }  // namespace rpo

@@ -23,6 +23,8 @@ struct reward_gap {
   template <Scalar T> RPO_HD constexpr T gap(T r_first, T r_second) const noexcept {
     return T(eta) * (r_first - r_second);
   }
+  /// t = η·r, one response's scaled reward: the leave-one-out and softmax schemes compare these (RPO.md §3).
+  template <Scalar T> RPO_HD constexpr T score(T r) const noexcept { return T(eta) * r; }
   /// η must be finite and >= 0.
   constexpr parameter_error check() const noexcept { return require_nonnegative("eta", eta); }
 };

@@ -12,6 +12,11 @@ namespace test {
 using all_presets = std::tuple<rpo::dpo, rpo::cdpo, rpo::ipo, rpo::ipo_normalized, rpo::simpo, rpo::hinge,
                                rpo::dpo_normalized, rpo::rpo_sq, rpo::rpo_fwd, rpo::rpo_bwd>;
 
+/// Every group preset of rpo/presets.hpp (K ≥ 2 responses per group; the pair entry point takes them at K = 2).
+/// tests/unit/sampling.test.cpp and the pair lists of tests/unit/presets.test.cpp repeat it; keep them in step.
+using group_presets = std::tuple<rpo::rpo_sqloo, rpo::rpo_sqpairs, rpo::rpo_softmax_bwd, rpo::rpo_softmax_fwd,
+                                 rpo::infonca, rpo::listwise_dpo, rpo::dpo_best_worst>;
+
 /// A random pair whose policy gap a (before any margin) is `a` exactly in double: the reward models are affine
 /// in logp, r(logp) = r(0) + k·logp, so logp of the chosen response is solved for. The other fields are drawn
 /// at random: log-probs in [-300, -1], lengths in [1, 200], rewards in [-5, 5].

@@ -46,9 +46,11 @@ template <class P> double gap_of(const P& preset, const rpo::pair_input<double>&
 }  // namespace
 
 TEST_SUITE("presets") {
+  // The group presets join as groups of K = 2 (tests/unit/sampling.test.cpp checks them at other K).
   TEST_CASE_TEMPLATE("gradients agree with central differences at random pairs, |a| up to 50", P, rpo::dpo, rpo::cdpo,
                      rpo::ipo, rpo::ipo_normalized, rpo::simpo, rpo::hinge, rpo::dpo_normalized, rpo::rpo_sq,
-                     rpo::rpo_fwd, rpo::rpo_bwd) {
+                     rpo::rpo_fwd, rpo::rpo_bwd, rpo::rpo_sqloo, rpo::rpo_sqpairs, rpo::rpo_softmax_bwd,
+                     rpo::rpo_softmax_fwd, rpo::infonca, rpo::listwise_dpo, rpo::dpo_best_worst) {
     std::mt19937_64 rng(19);
     const P preset{};
     double widest = 0;
@@ -188,7 +190,8 @@ TEST_SUITE("presets") {
 
   TEST_CASE_TEMPLATE("adding one constant to both responses' rewards changes neither loss nor gradient (RPO.md 2.1)", P,
                      rpo::dpo, rpo::cdpo, rpo::ipo, rpo::ipo_normalized, rpo::simpo, rpo::hinge, rpo::dpo_normalized,
-                     rpo::rpo_sq, rpo::rpo_fwd, rpo::rpo_bwd) {
+                     rpo::rpo_sq, rpo::rpo_fwd, rpo::rpo_bwd, rpo::rpo_sqloo, rpo::rpo_sqpairs, rpo::rpo_softmax_bwd,
+                     rpo::rpo_softmax_fwd, rpo::infonca, rpo::listwise_dpo, rpo::dpo_best_worst) {
     std::mt19937_64 rng(41);
     const P preset{};
     const auto reward = rpo::as_loss(preset).reward;
@@ -274,6 +277,12 @@ TEST_SUITE("presets") {
         each(rpo::rpo_sq{.beta = 1, .eta = 1});  // (2e15)² = 4e30 and (2e4)² = 4e8 are in range
         each(rpo::ipo{.tau = 1});
         each(rpo::ipo_normalized{.tau = 1});
+        // Group presets at K = 2 that take ties (b = 0 is among the targets here).
+        each(rpo::rpo_sqloo{.beta = 1, .eta = 1});
+        each(rpo::rpo_sqpairs{.beta = 1, .eta = 1});
+        each(rpo::rpo_softmax_bwd{.beta = 1, .eta = 1});
+        each(rpo::rpo_softmax_fwd{.beta = 1, .eta = 1});
+        each(rpo::infonca{.beta = 1, .alpha = 1});
       }
     }
   }
