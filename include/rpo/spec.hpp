@@ -379,7 +379,38 @@ inline const auto& presets() {
                                "RPO with the backward Bernoulli KL, the Nemotron-4 loss (NeMo-Aligner's rpo_bwd_kl); "
                                "RPO.md (E4)",
                                "reward.beta = beta, target.eta = eta",
-                               {{"beta", &rpo_bwd::beta, "beta > 0"}, {"eta", &rpo_bwd::eta, "eta >= 0, reward scale"}}});
+                               {{"beta", &rpo_bwd::beta, "beta > 0"}, {"eta", &rpo_bwd::eta, "eta >= 0, reward scale"}}},
+      preset_entry<rpo_sqloo, 2>{"rpo_sqloo",
+                                 "RPO-sq with leave-one-out contrasts over K responses (RLOO's gradient online); "
+                                 "RPO.md (L-loo), (L13)",
+                                 "reward.beta = beta, target.eta = eta",
+                                 {{"beta", &rpo_sqloo::beta, "beta > 0"}, {"eta", &rpo_sqloo::eta, "eta >= 0"}}},
+      preset_entry<rpo_sqpairs, 2>{"rpo_sqpairs",
+                                   "RPO-sq averaged over all pairs of K responses (mean-baseline gradient online); "
+                                   "RPO.md (L-pairs), (L14)",
+                                   "reward.beta = beta, target.eta = eta",
+                                   {{"beta", &rpo_sqpairs::beta, "beta > 0"}, {"eta", &rpo_sqpairs::eta, "eta >= 0"}}},
+      preset_entry<rpo_softmax_bwd, 2>{
+          "rpo_softmax_bwd",
+          "the multi-response RPO of NeMo-Aligner PR #311: KL(softmax(eta r) || softmax(beta l)); RPO.md (E10)",
+          "reward.beta = beta, target.eta = eta",
+          {{"beta", &rpo_softmax_bwd::beta, "beta > 0"}, {"eta", &rpo_softmax_bwd::eta, "eta >= 0"}}},
+      preset_entry<rpo_softmax_fwd, 2>{
+          "rpo_softmax_fwd", "the reverse listwise RPO: KL(softmax(beta l) || softmax(eta r)); RPO.md (E10f)",
+          "reward.beta = beta, target.eta = eta",
+          {{"beta", &rpo_softmax_fwd::beta, "beta > 0"}, {"eta", &rpo_softmax_fwd::eta, "eta >= 0"}}},
+      preset_entry<infonca, 2>{"infonca",
+                               "InfoNCA (Chen et al. 2024): -sum_i softmax(r/alpha)_i log softmax(beta l)_i; "
+                               "LOSSES.md 4.12",
+                               "reward.beta = beta, target.eta = 1/alpha",
+                               {{"beta", &infonca::beta, "beta > 0"},
+                                {"alpha", &infonca::alpha, "alpha > 0, the reward temperature"}}},
+      preset_entry<listwise_dpo, 1>{"listwise_dpo",
+                                    "listwise DPO, Plackett-Luce over the ranking by explicit reward; LOSSES.md 4.11",
+                                    "reward.beta = beta", {{"beta", &listwise_dpo::beta, "beta > 0"}}},
+      preset_entry<dpo_best_worst, 1>{"dpo_best_worst",
+                                      "DPO on the best-vs-worst pair of each group by explicit reward; RPO.md 7",
+                                      "reward.beta = beta", {{"beta", &dpo_best_worst::beta, "beta > 0"}}});
   return table;
 }
 
@@ -435,13 +466,29 @@ template <class Inner> struct component<target::margin<Inner>> {
 template <> struct component<sampling::pair> {
   static constexpr const char *key = "pair", *type = "sampling::pair";
 };
+template <> struct component<sampling::leave_one_out> {
+  static constexpr const char *key = "loo", *type = "sampling::leave_one_out";
+};
+template <> struct component<sampling::all_pairs> {
+  static constexpr const char *key = "all_pairs", *type = "sampling::all_pairs";
+};
+template <> struct component<sampling::best_worst> {
+  static constexpr const char *key = "best_worst", *type = "sampling::best_worst";
+};
+template <> struct component<sampling::softmax> {
+  static constexpr const char *key = "softmax", *type = "sampling::softmax";
+};
+template <> struct component<sampling::plackett_luce> {
+  static constexpr const char *key = "plackett_luce", *type = "sampling::plackett_luce";
+};
 
 using distances = type_list<distance::bernoulli_bwd_kl, distance::bernoulli_fwd_kl, distance::squared,
                             distance::logistic, distance::hinge>;
 using rewards = type_list<reward::implicit, reward::implicit_normalized, reward::reference_free,
                           reward::reference_free_normalized>;
 using targets = type_list<target::reward_gap, target::hard_label, target::constant, target::smoothed_label>;
-using samplings = type_list<sampling::pair>;
+using samplings = type_list<sampling::pair, sampling::leave_one_out, sampling::all_pairs, sampling::best_worst,
+                            sampling::softmax, sampling::plackett_luce>;
 
 template <class... Ts> std::vector<std::string> keys(type_list<Ts...>) { return {component<Ts>::key...}; }
 
@@ -483,18 +530,54 @@ template <LossLike L> any_loss any_loss::from(const L& l, std::string name, std:
 
 namespace detail::spec {
 
-/// True when D composes with the target type Tg (the two static_asserts of rpo::loss, as a value).
-template <class D, class Tg>
-inline constexpr bool composes = InfiniteTarget<Tg> ? AcceptsInfiniteTarget<D> : AcceptsFiniteTarget<D>;
+/// True when the general form puts a margin around target Tg under scheme S (so that `gamma` applies): with pairs,
+/// always (γ = 0 changes no bit); over a group, only around a label target, whose pairs are oriented by reward
+/// (all_pairs, best_worst). A reward gap over a group, the leave-one-out and the listwise schemes take no margin.
+template <class Tg, class S>
+inline constexpr bool takes_margin =
+    std::is_same_v<S, sampling::pair> ||
+    ((std::is_same_v<S, sampling::all_pairs> || std::is_same_v<S, sampling::best_worst>) &&
+     !std::is_same_v<Tg, target::reward_gap>);
 
-template <class D, class... Tgs> constexpr std::array<bool, sizeof...(Tgs)> composes_row(type_list<Tgs...>) {
-  return {composes<D, target::margin<Tgs>>...};
+/// The target type of a general composition.
+template <class Tg, class S> using general_target = std::conditional_t<takes_margin<Tg, S>, target::margin<Tg>, Tg>;
+
+/// True when rpo::loss<D, R, general_target<Tg, S>, S> compiles: the rules of its static_asserts, as a value.
+template <class D, class Tg, class S> constexpr bool composes() noexcept {
+  using G = general_target<Tg, S>;
+  if constexpr (std::is_same_v<S, sampling::leave_one_out>) {
+    return ScoredTarget<Tg> && AcceptsFiniteTarget<D>;
+  } else if constexpr (std::is_same_v<S, sampling::softmax>) {
+    return ScoredTarget<Tg> && sampling::listwise_form_of<D> != sampling::listwise_form::none;
+  } else if constexpr (std::is_same_v<S, sampling::plackett_luce>) {
+    return std::is_same_v<Tg, target::hard_label> &&
+           (sampling::listwise_form_of<D> == sampling::listwise_form::backward_kl ||
+            sampling::listwise_form_of<D> == sampling::listwise_form::cross_entropy);
+  } else {
+    return InfiniteTarget<G> ? AcceptsInfiniteTarget<D> : AcceptsFiniteTarget<D>;
+  }
 }
-/// composes_with[d][t]: distance d composes with target t (general compositions carry a margin).
+
+template <class D, class Tg, class... Ss> constexpr std::array<bool, sizeof...(Ss)> composes_samplings(type_list<Ss...>) {
+  return {composes<D, Tg, Ss>()...};
+}
+template <class D, class... Tgs> constexpr auto composes_targets(type_list<Tgs...>) {
+  return std::array{composes_samplings<D, Tgs>(samplings{})...};
+}
 template <class... Ds> constexpr auto composes_table(type_list<Ds...>) {
-  return std::array{composes_row<Ds>(targets{})...};
+  return std::array{composes_targets<Ds>(targets{})...};
 }
+/// composes_with[d][t][s]: distance d, target t and scheme s make a general composition.
 inline constexpr auto composes_with = composes_table(distances{});
+
+template <class Tg, class... Ss> constexpr std::array<bool, sizeof...(Ss)> margins_of(type_list<Ss...>) {
+  return {takes_margin<Tg, Ss>...};
+}
+template <class... Tgs> constexpr auto margin_table(type_list<Tgs...>) {
+  return std::array{margins_of<Tgs>(samplings{})...};
+}
+/// margin_of[t][s]: the general form takes `gamma` with target t and scheme s.
+inline constexpr auto margin_of = margin_table(targets{});
 
 /// The numbers of a general spec, after parsing; the policies fill themselves from it.
 struct general_parameters {
@@ -504,17 +587,49 @@ struct general_parameters {
 /// The one part of the general form that depends on the types: build the composition and erase it.
 template <class D, class R, class Tg, class S>
 any_loss make_general(const general_parameters& p, std::string spec) {
-  loss<D, R, target::margin<Tg>, S> l{};
+  loss<D, R, general_target<Tg, S>, S> l{};
   l.reward.beta = p.beta;
-  l.target.gamma = p.gamma;
-  if constexpr (std::is_same_v<Tg, target::reward_gap>) l.target.inner.eta = p.eta;
-  if constexpr (std::is_same_v<Tg, target::constant>) l.target.inner.value = p.value;
-  if constexpr (std::is_same_v<Tg, target::smoothed_label>) l.target.inner.epsilon = p.epsilon;
+  const auto set = [&](Tg& target) {
+    if constexpr (std::is_same_v<Tg, target::reward_gap>) target.eta = p.eta;
+    if constexpr (std::is_same_v<Tg, target::constant>) target.value = p.value;
+    if constexpr (std::is_same_v<Tg, target::smoothed_label>) target.epsilon = p.epsilon;
+    (void)target;
+  };
+  if constexpr (takes_margin<Tg, S>) {
+    l.target.gamma = p.gamma;
+    set(l.target.inner);
+  } else {
+    set(l.target);
+  }
   return any_loss::from(l, "rpo", std::move(spec));
 }
 
 template <class... Rs> constexpr std::array<double, sizeof...(Rs)> default_betas(type_list<Rs...>) {
   return {Rs{}.beta...};
+}
+
+/// Why distance, target and scheme (spec keys) make no general composition, and what to use instead.
+inline std::string why_not(const std::string& distance, const std::string& target, const std::string& scheme) {
+  const std::string what = "distance=" + distance + ", target=" + target + ", sampling=" + scheme + ": ";
+  if (scheme == "loo")
+    return what + (target != "reward_gap"
+                       ? "leave-one-out contrasts t_i - m_{-i}(t) need target=reward_gap (a label has no "
+                         "per-response score); use sampling=all_pairs or best_worst with a label"
+                       : "the hinge takes no target gap; use distance=sq, bwd_kl, fwd_kl or logistic");
+  if (scheme == "softmax")
+    return what + (target != "reward_gap" ? "the listwise target softmax(eta r) needs target=reward_gap; for a "
+                                            "ranking with a hard label use sampling=plackett_luce"
+                                          : "a listwise scheme needs a distance between distributions: bwd_kl, "
+                                            "fwd_kl or logistic");
+  if (scheme == "plackett_luce")
+    return what + "Plackett-Luce is a hard label at every position of the ranking by reward: it needs "
+                  "target=hard and distance=bwd_kl or logistic";
+  if (target == "hard")
+    return what + "distance=" + distance + " has no finite loss at a hard label (b = +inf); with target=hard use "
+                  "distance=bwd_kl, logistic or hinge, or give this distance a finite target (smoothed, constant, "
+                  "reward_gap)";
+  return what + "distance=hinge takes no target gap (its margin 1 plays that role); use target=hard, with gamma=... "
+                "to shift it";
 }
 
 inline any_loss parse_general(arguments& args) {
@@ -533,14 +648,13 @@ inline any_loss parse_general(arguments& args) {
   only_with("eta", "reward_gap");
   only_with("value", "constant");
   only_with("epsilon", "smoothed");
-  if (!composes_with[static_cast<std::size_t>(d)][static_cast<std::size_t>(t)])
-    throw args.fail(target == "hard"
-                        ? "distance=" + d_keys[static_cast<std::size_t>(d)] +
-                              " has no finite loss at a hard label (b = +inf); with target=hard use distance=bwd_kl, "
-                              "logistic or hinge, or give this distance a finite target (smoothed, constant, "
-                              "reward_gap)"
-                        : std::string("distance=hinge takes no target gap (its margin 1 plays that role); use "
-                                      "target=hard, with gamma=... to shift it"));
+  const auto ud = static_cast<std::size_t>(d), ut = static_cast<std::size_t>(t), us = static_cast<std::size_t>(s);
+  const std::string& distance = d_keys[ud];
+  const std::string& scheme = s_keys[us];
+  if (!composes_with[ud][ut][us]) throw args.fail(why_not(distance, target, scheme));
+  if (args.given("gamma") && !margin_of[ut][us])
+    throw args.fail("gamma applies only with sampling=pair, or with sampling=all_pairs or best_worst and a label "
+                    "target (hard, constant, smoothed); this spec has target=" + target + ", sampling=" + scheme);
 
   general_parameters p;
   std::string spec = "rpo(distance=" + d_keys[static_cast<std::size_t>(d)] + ", reward=" +
@@ -558,16 +672,19 @@ inline any_loss parse_general(arguments& args) {
     p.epsilon = args.number("epsilon", target::smoothed_label{}.epsilon);
     spec += ", epsilon=" + format(p.epsilon);
   }
-  p.gamma = args.number("gamma", 0.0);
-  spec += ", gamma=" + format(p.gamma) + ")";
+  if (margin_of[ut][us]) {
+    p.gamma = args.number("gamma", 0.0);
+    spec += ", gamma=" + format(p.gamma);
+  }
+  spec += ")";
   args.finish({"distance", "reward", "target", "sampling", "beta", "eta", "value", "epsilon", "gamma"});
 
   return visit(distances{}, d, [&]<class D>(std::type_identity<D>) -> any_loss {
     return visit(rewards{}, r, [&]<class R>(std::type_identity<R>) -> any_loss {
       return visit(targets{}, t, [&]<class Tg>(std::type_identity<Tg>) -> any_loss {
         return visit(samplings{}, s, [&]<class S>(std::type_identity<S>) -> any_loss {
-          // Every general composition carries a margin: γ = 0 (the default) is the bare target, bit for bit.
-          if constexpr (composes<D, target::margin<Tg>>) {
+          // Where the form takes a margin, γ = 0 (the default) is the bare target, bit for bit.
+          if constexpr (composes<D, Tg, S>()) {
             return make_general<D, R, Tg, S>(p, spec);
           } else {
             throw std::logic_error("rpo::parse_loss: unreachable (checked above)");
@@ -638,8 +755,8 @@ inline const std::vector<loss_info>& registered_losses() {
     const auto choices = [](auto list) { return s::join(s::keys(list), "|"); };
     out.push_back(
         {"rpo",
-         "the general form: any distance, reward model, target and sampling scheme that compose; RPO.md (E1)",
-         "loss<distance, reward, target::margin<target>, sampling> with the chosen policies",
+         "the general form: any distance, reward model, target and sampling scheme that compose; RPO.md (E1), 3.5",
+         "loss<distance, reward, target (in target::margin where gamma applies), sampling> with the chosen policies",
          {{"distance", "required", choices(s::distances{})},
           {"reward", "required", choices(s::rewards{})},
           {"target", "reward_gap", choices(s::targets{})},
@@ -648,7 +765,9 @@ inline const std::vector<loss_info>& registered_losses() {
           {"eta", s::format(target::reward_gap{}.eta), "target=reward_gap only: eta >= 0"},
           {"value", s::format(target::constant{}.value), "target=constant only: the target gap b"},
           {"epsilon", s::format(target::smoothed_label{}.epsilon), "target=smoothed only: in (0, 0.5]"},
-          {"gamma", "0", "a margin subtracted from the policy gap, any target"}}});
+          {"gamma", "0",
+           "a margin subtracted from the policy gap: with sampling=pair (any target), or all_pairs and best_worst with "
+           "a label target"}}});
     return out;
   }();
   return table;

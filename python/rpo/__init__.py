@@ -18,7 +18,7 @@ Names:
     __version__         the version of the C++ library the module was built from
 
 Layout: N responses in G groups; without offsets, consecutive pairs (chosen, rejected, chosen, rejected, ...), or
-offsets = [0, ..., N] (G + 1 group boundaries). The gradients are those of the reduced loss (the mean over the G
+offsets = [0, ..., N] (G + 1 group boundaries), which the group losses (Loss.group_size == 0) require. The gradients are those of the reduced loss (the mean over the G
 groups by default); the per-group losses are before reduction. Errors (a bad spec, a missing field, a NaN, a wrong
 shape) raise ValueError with a message that names the argument.
 

@@ -81,7 +81,7 @@ def loss(spec, logp, ref_logp=None, length=None, reward=None, offsets=None, redu
     spec: a spec string ("dpo(beta=0.1)", see rpo.losses()), parsed once and cached, or an rpo.Loss.
     logp, ref_logp, length, reward: 1-D tensors of the N responses' fields (those in rpo.Loss(spec).inputs are
         required); without offsets, consecutive pairs (chosen, rejected, chosen, ...).
-    offsets: G + 1 integer group boundaries from 0 to N, or None.
+    offsets: G + 1 integer group boundaries from 0 to N, or None (pairs only: group losses require offsets).
     reduction: "mean" over the G groups (default), "sum", or "sum_over" with count, the number of groups of the
         whole global batch (for gradient accumulation and data parallelism).
 

@@ -243,7 +243,7 @@ Raises ValueError, with the valid choices, for a spec that does not parse.)doc")
 logp, ref_logp, length, reward: 1-D arrays of the N responses' fields (the fields in `inputs` are required, the others
 ignored). The dtype of logp picks the precision: float32 stays float32, anything else is computed in float64; the
 other arrays are converted to that dtype. Groups: consecutive pairs (chosen, rejected, chosen, ...) without offsets,
-or offsets, G + 1 integers from 0 to N. reduction: "mean" over the G groups, "sum", or "sum_over" with count (the
+or offsets, G + 1 integers from 0 to N (required by the group losses, group_size == 0). reduction: "mean" over the G groups, "sum", or "sum_over" with count (the
 number of groups of the whole global batch). The gradients are those of the reduced loss. Raises ValueError.)doc")
       .def("__repr__", &repr_of)
       .def(py::pickle([](const rpo::any_loss& l) { return l.spec(); },

@@ -1,30 +1,43 @@
 #!/usr/bin/python3
-"""PyTorch reference for every pairwise loss of rpo, and the golden vectors written from it.
+"""PyTorch reference for every loss of rpo, pairwise and multi-response, and the golden vectors written from it.
 
 What it is. An independent implementation, in float64 PyTorch, of each loss that a spec string such as
 `dpo(beta=0.1)` or `rpo(distance=bwd_kl, reward=implicit, target=reward_gap, sampling=pair, beta=0.2, eta=1.0)`
-names: the distance D(a - gamma || b), the reward model r_pi, the target b and the pair sampling scheme. Values come
-from the formulas in docs/distance.md, docs/reward.md, docs/target.md, docs/sampling.md and docs/presets.md; the
-gradients (d loss / d logp and d loss / d ref_logp of both responses) come from torch autograd.
+names: the distance D(a - gamma || b), the reward model r_pi, the target b and the sampling scheme. Values come
+from the formulas in docs/distance.md, docs/reward.md, docs/target.md, docs/sampling.md and docs/presets.md for
+pairs, and for the multi-response schemes (a group of K >= 2 responses per prompt: sampling=loo, all_pairs,
+best_worst, softmax, plackett_luce) from reference/RPO.md §3.5 (L-loo, L-pairs, L-soft), (E10), (E10f), §7 and
+reference/LOSSES.md §4.11 (Plackett-Luce), §4.12 (InfoNCA). The gradients (d loss / d logp and d loss / d ref_logp
+of every response) come from torch autograd.
 
 The independence rule. This file is written from the documentation and reference/RPO.md, reference/LOSSES.md
 only. It must never read, import or call rpo's own code (include/, the Python module), so that a mistake shared by
 the library and its test cannot pass unnoticed. Keep it that way when you edit it.
 
 Golden vectors. Run as a script, it writes tests/data/golden/<case>.jsonl and tests/data/golden/cases.tsv
-(`<case>\\t<spec>` per line, sorted by case), and deletes stale *.jsonl files there. Each .jsonl file holds 24 pairs
-drawn from a seed fixed by the case name, one JSON object per line:
+(`<case>\\t<spec>` per line, sorted by case), and deletes stale *.jsonl files there. The file of a pairwise case
+(sampling=pair) holds 24 pairs drawn from a seed fixed by the case name, one JSON object per line:
 
     {"logp": [l0, l1], "ref_logp": [..], "length": [n0, n1], "reward": [..], "loss": x,
      "grad_logp": [g0, g1], "grad_ref_logp": [h0, h1]}
 
-response 0 the chosen one, with only the input fields that the loss reads. Regenerate (the output is committed;
-use Debian's python3, which has torch):
+response 0 the chosen one, with only the input fields that the loss reads. The file of a multi-response case holds
+16 groups (one prompt each) of K = 2 to 6 responses, K varying from line to line (several lines have K = 2), in
+the same format with arrays of K entries:
+
+    {"logp": [l0, .., l(K-1)], "ref_logp": [..], "length": [..], "reward": [r0, .., r(K-1)], "loss": x,
+     "grad_logp": [..], "grad_ref_logp": [..]}
+
+`loss` is the group's own loss (no reduction over lines). `reward` is present whenever the loss reads it: for
+target=reward_gap, and for the schemes that order a group by explicit reward (all_pairs with a label target,
+best_worst, plackett_luce); the rewards of a group are at least 1e-3 apart (no ties). Regenerate (the output is
+committed; use Debian's python3, which has torch):
 
     /usr/bin/python3 tests/reference/torch_reference.py [--out DIR]
 
-As a module it offers `parse_spec`, `loss_and_grads` (one pair) and `batch_loss` (a differentiable torch loss over
-G pairs), for the Python binding tests.
+As a module it offers `parse_spec`, `loss_and_grads` (one pair, or one group for the multi-response schemes),
+`batch_loss` (a differentiable torch loss over G pairs) and `group_loss` (the same over G ragged groups given by
+offsets), for the Python binding tests.
 """
 import argparse
 import json
@@ -49,22 +62,46 @@ REWARDS = tuple(REWARD_DEFAULT_BETA)
 TARGET_PARAMETER = {"reward_gap": ("eta", 1.0), "hard": None, "constant": ("value", 0.5),  # target.md
                     "smoothed": ("epsilon", 0.1)}
 TARGETS = tuple(TARGET_PARAMETER)
-SAMPLINGS = ("pair",)
+SAMPLINGS = ("pair", "loo", "all_pairs", "best_worst", "softmax", "plackett_luce")
 
 # target.md#hard_label: only these distances have a finite b = +inf limit; distance.md#hinge: the hinge takes no b.
 HARD_LABEL_DISTANCES = ("bwd_kl", "logistic", "hinge")
 FINITE_TARGET_DISTANCES = ("sq", "bwd_kl", "fwd_kl", "logistic")
 
+# The multi-response schemes with rules of their own: the one target each takes, and its distances. loo: RPO.md §3.5
+# (L-loo), any finite-target distance, on reward gaps only. softmax: (L-soft) and LOSSES.md §4.12, where the distance
+# only picks the direction of the KL (or the cross-entropy). plackett_luce: LOSSES.md §4.11, a hard ranking; the two
+# distances whose b = +inf limit is DPO give the same listwise DPO. all_pairs and best_worst compose as pairs do.
+SCHEME_TARGET = {"loo": "reward_gap", "softmax": "reward_gap", "plackett_luce": "hard"}
+SCHEME_DISTANCES = {"loo": ("sq", "bwd_kl", "fwd_kl", "logistic"), "softmax": ("bwd_kl", "fwd_kl", "logistic"),
+                    "plackett_luce": ("bwd_kl", "logistic")}
+# The schemes that order a group by explicit reward: they read the rewards whatever the target.
+ORDERING_SAMPLINGS = ("all_pairs", "best_worst", "plackett_luce")
+# The schemes without contrasts of two responses, and so without a margin gamma.
+NO_MARGIN_SAMPLINGS = ("softmax", "plackett_luce")
 
-def composition_is_valid(distance, target):
-    """Whether D composes with the target (loss.md#static-checks)."""
+
+def takes_margin(target, sampling):
+    """Whether the general form takes a margin gamma (spec.md): with pairs, any target; with all_pairs and best_worst,
+    the label targets (whose pairs are oriented by reward, the margin shifting the preferred response's gap); not the
+    leave-one-out and listwise schemes, nor a reward-gap target over a group."""
+    if sampling == "pair":
+        return True
+    return sampling in ("all_pairs", "best_worst") and target != "reward_gap"
+
+
+def composition_is_valid(distance, target, sampling="pair"):
+    """Whether D composes with the target under the sampling scheme (loss.md#static-checks, RPO.md §3.5)."""
+    if sampling in SCHEME_TARGET:
+        return target == SCHEME_TARGET[sampling] and distance in SCHEME_DISTANCES[sampling]
     if target == "hard":
         return distance in HARD_LABEL_DISTANCES
     return distance in FINITE_TARGET_DISTANCES
 
 
-def _component(distance, reward, beta, target, target_value=None, gamma=0.0):
-    """The description of one composition, with the input fields it reads (reward.md and target.md, "reads")."""
+def _component(distance, reward, beta, target, target_value=None, gamma=0.0, sampling="pair"):
+    """The description of one composition, with the input fields it reads (reward.md and target.md, "reads"; the
+    schemes that order a group by explicit reward read the rewards too)."""
     target_desc = {"name": target}
     if TARGET_PARAMETER[target] is not None:
         target_desc[TARGET_PARAMETER[target][0]] = target_value
@@ -73,10 +110,10 @@ def _component(distance, reward, beta, target, target_value=None, gamma=0.0):
         inputs.append("ref_logp")
     if reward in ("implicit_norm", "ref_free_norm"):
         inputs.append("length")
-    if target == "reward_gap":
+    if target == "reward_gap" or sampling in ORDERING_SAMPLINGS:
         inputs.append("reward")
     return {"distance": distance, "reward": {"name": reward, "beta": beta}, "target": target_desc,
-            "gamma": gamma, "sampling": "pair", "inputs": tuple(inputs)}
+            "gamma": gamma, "sampling": sampling, "inputs": tuple(inputs)}
 
 
 # presets.md, "Method -> composition": name -> (parameters with their defaults, parameters -> composition)
@@ -97,12 +134,38 @@ PRESETS = {
                 lambda p: _component("fwd_kl", "implicit", p["beta"], "reward_gap", p["eta"])),
     "rpo_bwd": ({"beta": 0.2, "eta": 1.0},
                 lambda p: _component("bwd_kl", "implicit", p["beta"], "reward_gap", p["eta"])),
+    # Multi-response presets (groups of K >= 2 responses). RPO-sqloo and all-pairs RPO-sq: RPO.md §3.2, §3.3 in the
+    # library's normalisation (L-loo), (L-pairs) of §3.5, at the pairwise RPO defaults (§6.1).
+    "rpo_sqloo": ({"beta": 0.2, "eta": 1.0},
+                  lambda p: _component("sq", "implicit", p["beta"], "reward_gap", p["eta"], sampling="loo")),
+    "rpo_sqpairs": ({"beta": 0.2, "eta": 1.0},
+                    lambda p: _component("sq", "implicit", p["beta"], "reward_gap", p["eta"], sampling="all_pairs")),
+    # The official multi-response RPO, (E10), NeMo-Aligner PR #311: its defaults are beta = 0.2, eta = 0.2 (RPO.md
+    # §6.3, §6.5), and it is those that this preset takes. (E10f) has no official code: the pairwise RPO defaults.
+    "rpo_softmax_bwd": ({"beta": 0.2, "eta": 0.2},
+                        lambda p: _component("bwd_kl", "implicit", p["beta"], "reward_gap", p["eta"],
+                                             sampling="softmax")),
+    "rpo_softmax_fwd": ({"beta": 0.2, "eta": 1.0},
+                        lambda p: _component("fwd_kl", "implicit", p["beta"], "reward_gap", p["eta"],
+                                             sampling="softmax")),
+    # InfoNCA, LOSSES.md §4.12: -sum_i softmax(r/alpha)_i log softmax(beta l)_i, the cross-entropy of (L-soft) with
+    # eta = 1/alpha. beta = 0.01 is the paper's (§1.6, the same paper); LOSSES.md gives no default temperature alpha,
+    # and alpha = 1 takes the rewards as they are (the authors' code uses 1e-4, a nearly one-hot target).
+    "infonca": ({"beta": 0.01, "alpha": 1.0},
+                lambda p: _component("logistic", "implicit", p["beta"], "reward_gap", 1.0 / p["alpha"],
+                                     sampling="softmax")),
+    # Plackett-Luce listwise DPO, LOSSES.md §4.11 (DPO at K = 2), and DPO on the best and worst responses (RPO.md §7).
+    "listwise_dpo": ({"beta": 0.1}, lambda p: _component("bwd_kl", "implicit", p["beta"], "hard",
+                                                         sampling="plackett_luce")),
+    "dpo_best_worst": ({"beta": 0.1}, lambda p: _component("bwd_kl", "implicit", p["beta"], "hard",
+                                                           sampling="best_worst")),
 }
 
 # The rule each numeric parameter must satisfy (presets.md "Checks", reward.md, target.md).
 PARAMETER_RULES = {
     "beta": ("finite and > 0", lambda v: v > 0),
     "tau": ("finite and > 0", lambda v: v > 0),
+    "alpha": ("finite and > 0", lambda v: v > 0),
     "eta": ("finite and >= 0", lambda v: v >= 0),
     "epsilon": ("in (0, 0.5]", lambda v: 0 < v <= 0.5),
     "value": ("finite", lambda v: True),
@@ -156,7 +219,9 @@ def _parse_preset(name, arguments):
 
 
 def _parse_general(arguments):
-    """rpo(distance=D, reward=R[, target=reward_gap][, sampling=pair][, beta=][, eta= | value= | epsilon=][, gamma=])."""
+    """rpo(distance=D, reward=R[, target=reward_gap][, sampling=pair][, beta=][, eta= | value= | epsilon=][, gamma=]).
+
+    gamma is accepted only where takes_margin(target, sampling) holds."""
     for required in ("distance", "reward"):
         if required not in arguments:
             raise ValueError(f"rpo: missing parameter {required!r}")
@@ -170,10 +235,15 @@ def _parse_general(arguments):
         if key not in allowed:
             detail = "" if key not in ("eta", "value", "epsilon") else f" with target={target}"
             raise ValueError(f"rpo: parameter {key!r} is not accepted{detail}")
-    if not composition_is_valid(distance, target):
-        raise ValueError(f"rpo: distance={distance} does not compose with target={target}")
+    if not composition_is_valid(distance, target, sampling):
+        if sampling == "pair":
+            raise ValueError(f"rpo: distance={distance} does not compose with target={target}")
+        raise ValueError(f"rpo: distance={distance} does not compose with target={target} under sampling={sampling}")
     beta = _number("beta", arguments["beta"]) if "beta" in arguments else REWARD_DEFAULT_BETA[reward]
     gamma = _number("gamma", arguments["gamma"]) if "gamma" in arguments else 0.0
+    if "gamma" in arguments and not takes_margin(target, sampling):
+        raise ValueError(f"rpo: target={target} with sampling={sampling} takes no margin, but got gamma = "
+                         f"{arguments['gamma']}")
     params = {"distance": distance, "reward": reward, "target": target, "sampling": sampling, "beta": beta}
     target_value = None
     if target_key is not None:
@@ -181,7 +251,7 @@ def _parse_general(arguments):
         params[target_key] = target_value
     params["gamma"] = gamma
     return {"name": "rpo", "params": params,
-            **_component(distance, reward, beta, target, target_value, gamma)}
+            **_component(distance, reward, beta, target, target_value, gamma, sampling)}
 
 
 def parse_spec(spec):
@@ -284,50 +354,190 @@ def pair_losses(desc, logp, ref_logp=None, length=None, reward=None):
     return distance_value(desc["distance"], x, b)
 
 
+# Groups of K >= 2 responses (one prompt). Notation of RPO.md §3: s_i = r_pi(y_i) the policy scores, t_i = eta r_i the
+# scaled explicit rewards, m_{-i}(z) = (1/(K-1)) sum_{j != i} z_j the leave-one-out mean. Sums run in index order, one
+# addition at a time, so that the golden vectors do not depend on how a reduction kernel splits its work.
+
+def _sequential_sum(values):
+    """values[0] + values[1] + ... in index order (a 1-D tensor, or a list of 0-d tensors)."""
+    total = values[0]
+    for value in values[1:]:
+        total = total + value
+    return total
+
+
+def _mean(values):
+    return _sequential_sum(values) / len(values)
+
+
+def leave_one_out_mean(z):
+    """m_{-i}(z) = (1/(K-1)) sum_{j != i} z_j for each i (RPO.md §3, notation)."""
+    size = z.shape[0]
+    return torch.stack([_sequential_sum(torch.cat([z[:i], z[i + 1:]])) for i in range(size)]) / (size - 1)
+
+
+def logsumexp(z):
+    """log sum_i e^{z_i}, shifted by max z (a constant of the gradient) so that no exponential overflows."""
+    top = z.detach().max()
+    return top + torch.log(_sequential_sum(torch.exp(z - top)))
+
+
+def log_softmax(z):
+    """log softmax(z)_i = z_i - log sum_j e^{z_j}."""
+    return z - logsumexp(z)
+
+
+def reward_order(reward):
+    """The indices of a group's responses by explicit reward, highest first; tied rewards are an error (a scheme
+    that orders the group cannot tell which one is preferred)."""
+    values = [float(v) for v in reward]
+    if len(set(values)) != len(values):
+        raise ValueError("this sampling scheme orders the responses by explicit reward, but two rewards are equal")
+    return sorted(range(len(values)), key=lambda i: -values[i])
+
+
+def _oriented_pairs(desc, reward, size):
+    """The K(K-1)/2 unordered pairs {i, j} of a group as (first, second) index lists (RPO.md §3.5, L-pairs). With
+    target=reward_gap, in index order i < j: the gap eta (r_i - r_j) carries the sign. With a label target (hard,
+    constant, smoothed), whose gap says that the first response is the preferred one, the higher-reward response
+    comes first."""
+    pairs = [(i, j) for i in range(size) for j in range(i + 1, size)]
+    if desc["target"]["name"] != "reward_gap":
+        rank = {index: position for position, index in enumerate(reward_order(reward))}
+        pairs = [(i, j) if rank[i] < rank[j] else (j, i) for i, j in pairs]
+    return [i for i, _ in pairs], [j for _, j in pairs]
+
+
+def group_contrasts(desc, score, reward):
+    """(x, b) of every contrast of a loo, all_pairs or best_worst group: x = the policy gap minus gamma, shape (C,),
+    and b the target gap: shape (C,), a 0-d tensor (constant, smoothed label) or None (hard label, b = +inf)."""
+    sampling, gamma = desc["sampling"], desc["gamma"]
+    if sampling == "loo":             # RPO.md §3.5 (L-loo): s_i - m_{-i}(s) against t_i - m_{-i}(t)
+        t = desc["target"]["eta"] * reward
+        return score - leave_one_out_mean(score) - gamma, t - leave_one_out_mean(t)
+    if sampling == "all_pairs":       # RPO.md §3.5 (L-pairs): every unordered pair
+        first, second = _oriented_pairs(desc, reward, score.shape[0])
+    elif sampling == "best_worst":    # RPO.md §7: the best response against the worst, by explicit reward
+        order = reward_order(reward)
+        first, second = [order[0]], [order[-1]]
+    else:
+        raise ValueError(f"sampling={sampling} has no pairwise contrasts")
+    first, second = torch.tensor(first), torch.tensor(second)
+    b = target_gap(desc["target"], torch.stack([reward[first], reward[second]], dim=1))
+    return score[first] - score[second] - gamma, b
+
+
+def softmax_loss(desc, score, reward):
+    """RPO.md §3.5 (L-soft), p = softmax(s), q = softmax(eta r); the distance picks the direction:
+    bwd_kl: KL(q || p) = sum_i q_i (log q_i - log p_i)  (E10, the official multi-response RPO);
+    fwd_kl: KL(p || q) = sum_i p_i (log p_i - log q_i)  (E10f);
+    logistic: the cross-entropy -sum_i q_i log p_i      (LOSSES.md §4.12, InfoNCA with eta = 1/alpha).
+    At K = 2 they are D_bwd, D_fwd and the logistic distance of the gaps (a two-class softmax is a sigmoid)."""
+    log_p = log_softmax(score)
+    log_q = log_softmax(desc["target"]["eta"] * reward)
+    distance = desc["distance"]
+    if distance == "bwd_kl":
+        return _sequential_sum(torch.exp(log_q) * (log_q - log_p))
+    if distance == "fwd_kl":
+        return _sequential_sum(torch.exp(log_p) * (log_p - log_q))
+    if distance == "logistic":
+        return -_sequential_sum(torch.exp(log_q) * log_p)
+    raise ValueError(f"distance={distance} has no softmax form")
+
+
+def plackett_luce_loss(score, reward):
+    """LOSSES.md §4.11, with pi the order by explicit reward (pi(1) the best):
+    -sum_{k=1}^{K-1} log softmax(s_pi(k), ..., s_pi(K))_1  (the k = K term of §4.11 is 0).
+    Each term is written log(1 + sum_{j>k} e^{s_pi(j) - s_pi(k)}) = softplus(LSE(s_pi(k+1..K)) - s_pi(k)), accurate
+    also when s_pi(k) dominates; at K = 2 it is softplus(-(s_best - s_worst)), DPO."""
+    ordered = score[torch.tensor(reward_order(reward))]
+    return _sequential_sum([softplus(logsumexp(ordered[k + 1:]) - ordered[k]) for k in range(len(ordered) - 1)])
+
+
+def group_value(desc, logp, ref_logp=None, length=None, reward=None):
+    """The loss of one group, a 0-d tensor; inputs are 1-D tensors of K entries (K = 2 for sampling=pair)."""
+    sampling = desc["sampling"]
+    if sampling == "pair":
+        fields = {"logp": logp, "ref_logp": ref_logp, "length": length, "reward": reward}
+        return pair_losses(desc, **{k: None if v is None else v.reshape(1, 2) for k, v in fields.items()})[0]
+    score = policy_reward(desc["reward"], logp, ref_logp, length)
+    if sampling == "softmax":
+        return softmax_loss(desc, score, reward)
+    if sampling == "plackett_luce":
+        return plackett_luce_loss(score, reward)
+    x, b = group_contrasts(desc, score, reward)
+    # the mean over the contrasts: (1/K) sum_i for loo, (2/(K(K-1))) sum_{i<j} for all_pairs, one for best_worst
+    return _mean(distance_value(desc["distance"], x, b))
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # Entry points for the binding tests
 # ------------------------------------------------------------------------------------------------------------------
 
-def _as_pairs(name, values, requires_grad=False):
-    """A 1-D sequence of 2G numbers (list or tensor) -> a float64 (G, 2) tensor, checked as the entry points check
+def _as_vector(name, values, requires_grad=False):
+    """A 1-D sequence of N numbers (list or tensor) -> a float64 (N,) tensor, checked as the entry points check
     (errors.md): finite values, positive lengths. A tensor keeps its autograd graph; a list becomes a new leaf."""
     if isinstance(values, torch.Tensor):
         tensor = values.to(DTYPE)
     else:
         tensor = torch.tensor([float(v) for v in values], dtype=DTYPE, requires_grad=requires_grad)
-    if tensor.dim() != 1 or tensor.numel() % 2 != 0:
-        raise ValueError(f"{name} must be 1-D with an even number of entries (pairs), but has shape "
-                         f"{tuple(tensor.shape)}")
+    if tensor.dim() != 1:
+        raise ValueError(f"{name} must be 1-D, but has shape {tuple(tensor.shape)}")
     if not bool(torch.isfinite(tensor.detach()).all()):
         raise ValueError(f"{name} must be finite")
     if name == "length" and not bool((tensor.detach() > 0).all()):
         raise ValueError("length must be > 0")
-    return tensor.reshape(-1, 2)
+    return tensor
 
 
-def _inputs(desc, logp, ref_logp, length, reward, requires_grad):
-    """The (G, 2) tensors of the fields the loss reads; a read field that is missing raises ValueError."""
+def _group_inputs(desc, logp, ref_logp, length, reward, requires_grad):
+    """The (N,) tensors of the fields the loss reads; a read field that is missing raises ValueError."""
     given = {"logp": logp, "ref_logp": ref_logp, "length": length, "reward": reward}
     tensors = {}
     for field in desc["inputs"]:
         if given[field] is None:
             raise ValueError(f"{desc['name']}: this loss reads {field}, which was not given")
-        tensors[field] = _as_pairs(field, given[field], requires_grad and field in ("logp", "ref_logp"))
-    groups = {t.shape[0] for t in tensors.values()}
-    if len(groups) != 1:
+        tensors[field] = _as_vector(field, given[field], requires_grad and field in ("logp", "ref_logp"))
+    if len({t.shape[0] for t in tensors.values()}) != 1:
         raise ValueError(f"{desc['name']}: the fields have different numbers of entries")
     return tensors
 
 
-def batch_loss(spec, logp, ref_logp=None, length=None, reward=None, reduction="mean"):
-    """The loss of G pairs as a torch tensor that callers can backpropagate through.
+def _inputs(desc, logp, ref_logp, length, reward, requires_grad):
+    """The (G, 2) tensors of the fields a pairwise loss reads: consecutive pairs, chosen then rejected."""
+    tensors = _group_inputs(desc, logp, ref_logp, length, reward, requires_grad)
+    for field, tensor in tensors.items():
+        if tensor.numel() % 2 != 0:
+            raise ValueError(f"{field} must have an even number of entries (pairs), but has {tensor.numel()}")
+    return {field: tensor.reshape(-1, 2) for field, tensor in tensors.items()}
 
-    Inputs are 1-D sequences (lists or tensors) of 2G entries, pairs consecutive: chosen, rejected, chosen, ...
-    Lists become float64 leaves with requires_grad (logp, ref_logp); tensors are used as given. reduction:
-    "mean" (1/G) sum, "sum", or "none" (the G per-pair losses) (batch.md#reduction).
-    """
-    desc = parse_spec(spec)
-    losses = pair_losses(desc, **_inputs(desc, logp, ref_logp, length, reward, requires_grad=True))
+
+def _group_bounds(desc, offsets, size):
+    """[(begin, end)] of each group (batch.md#batch_input): offsets has G + 1 increasing entries from 0 to N. Without
+    offsets, only pairs are possible (consecutive, chosen then rejected). Groups have exactly 2 responses for
+    sampling=pair and at least 2 for the other schemes."""
+    sampling = desc["sampling"]
+    if offsets is None:
+        if sampling != "pair":
+            raise ValueError(f"{desc['name']}: sampling={sampling} takes groups of any size K >= 2; give offsets")
+        if size % 2 != 0:
+            raise ValueError(f"{desc['name']}: pairs need an even number of entries, but got {size}")
+        return [(begin, begin + 2) for begin in range(0, size, 2)]
+    values = offsets.tolist() if isinstance(offsets, torch.Tensor) else list(offsets)
+    bounds = [int(v) for v in values]
+    if bounds != values or not bounds or bounds[0] != 0 or bounds[-1] != size:
+        raise ValueError(f"offsets must be integers from 0 to the number of responses {size}, but got {values}")
+    groups = list(zip(bounds[:-1], bounds[1:]))
+    for g, (begin, end) in enumerate(groups):
+        if end - begin < 2 or (sampling == "pair" and end - begin != 2):
+            need = "exactly 2" if sampling == "pair" else "at least 2"
+            raise ValueError(f"{desc['name']}: group {g} (offsets[{g}] to offsets[{g + 1}]) has {end - begin} "
+                             f"responses, but sampling={sampling} needs {need}")
+    return groups
+
+
+def _reduce(losses, reduction):
+    """The reduction over groups (batch.md#reduction)."""
     if reduction == "mean":
         if losses.numel() == 0:
             raise ValueError("the batch is empty, and the mean over 0 groups is undefined")
@@ -339,12 +549,50 @@ def batch_loss(spec, logp, ref_logp=None, length=None, reward=None, reduction="m
     raise ValueError(f"unknown reduction {reduction!r} (expected mean, sum or none)")
 
 
+def batch_loss(spec, logp, ref_logp=None, length=None, reward=None, reduction="mean", offsets=None):
+    """The loss of G pairs as a torch tensor that callers can backpropagate through.
+
+    Inputs are 1-D sequences (lists or tensors) of 2G entries, pairs consecutive: chosen, rejected, chosen, ...
+    Lists become float64 leaves with requires_grad (logp, ref_logp); tensors are used as given. reduction:
+    "mean" (1/G) sum, "sum", or "none" (the G per-pair losses) (batch.md#reduction). With offsets, or for a
+    multi-response scheme, this is group_loss.
+    """
+    desc = parse_spec(spec)
+    if offsets is not None or desc["sampling"] != "pair":
+        return group_loss(spec, logp, ref_logp, length, reward, offsets=offsets, reduction=reduction)
+    losses = pair_losses(desc, **_inputs(desc, logp, ref_logp, length, reward, requires_grad=True))
+    return _reduce(losses, reduction)
+
+
+def group_loss(spec, logp, ref_logp=None, length=None, reward=None, offsets=None, reduction="mean"):
+    """The loss of G groups of responses (one prompt each) as a torch tensor that callers can backpropagate through.
+
+    Inputs are 1-D sequences (lists or tensors) of N entries; group g is the responses offsets[g] to offsets[g+1] - 1
+    (offsets: G + 1 increasing integers from 0 to N; ragged groups of K >= 2, or of exactly 2 for sampling=pair,
+    where offsets may be left out for consecutive pairs). Lists become float64 leaves with requires_grad (logp,
+    ref_logp); tensors are used as given. reduction: "mean" (1/G) sum, "sum", or "none" (the G per-group losses).
+    """
+    desc = parse_spec(spec)
+    tensors = _group_inputs(desc, logp, ref_logp, length, reward, requires_grad=True)
+    groups = _group_bounds(desc, offsets, tensors["logp"].shape[0])
+    if desc["sampling"] == "pair":   # consecutive pairs: the pairwise path of batch_loss
+        losses = pair_losses(desc, **{name: t.reshape(-1, 2) for name, t in tensors.items()})
+    elif groups:
+        losses = torch.stack([group_value(desc, **{name: t[begin:end] for name, t in tensors.items()})
+                              for begin, end in groups])
+    else:
+        losses = tensors["logp"][:0]   # no group: empty, but still connected to the inputs
+    return _reduce(losses, reduction)
+
+
 def _value_and_grads(desc, tensors):
-    """Loss and autograd gradients of one pair; `tensors` holds (1, 2) float64 tensors of the fields read."""
+    """Loss and autograd gradients of one pair or group; `tensors` holds the float64 tensors of the fields read, of
+    shape (1, 2) for a pair and (K,) for a group."""
     leaves = {name: tensors[name].detach().requires_grad_(True) for name in ("logp", "ref_logp") if name in tensors}
-    loss = pair_losses(desc, **{**tensors, **leaves})[0]
+    inputs = {**tensors, **leaves}
+    loss = pair_losses(desc, **inputs)[0] if tensors["logp"].dim() == 2 else group_value(desc, **inputs)
     grads = dict(zip(leaves, torch.autograd.grad(loss, list(leaves.values()))))
-    zero = torch.zeros(1, 2, dtype=DTYPE)
+    zero = torch.zeros_like(tensors["logp"])
 
     def as_list(t):
         return [float(v) + 0.0 for v in t.reshape(-1)]  # + 0.0 turns -0.0 into 0.0
@@ -353,10 +601,16 @@ def _value_and_grads(desc, tensors):
 
 
 def loss_and_grads(spec, logp, ref_logp=None, length=None, reward=None):
-    """(loss, [d/d logp0, d/d logp1], [d/d ref_logp0, d/d ref_logp1]) of one pair, in float64.
+    """(loss, [d/d logp0, d/d logp1], [d/d ref_logp0, d/d ref_logp1]) of one pair, in float64; for a multi-response
+    scheme, of one group of K >= 2 responses (K entries per field, K gradient entries).
 
     The ref_logp gradient is 0 where the loss does not read ref_logp."""
     desc = parse_spec(spec)
+    if desc["sampling"] != "pair":
+        tensors = _group_inputs(desc, logp, ref_logp, length, reward, requires_grad=False)
+        if tensors["logp"].shape[0] < 2:
+            raise ValueError(f"sampling={desc['sampling']} needs a group of at least 2 responses")
+        return _value_and_grads(desc, tensors)
     tensors = _inputs(desc, logp, ref_logp, length, reward, requires_grad=False)
     if tensors["logp"].shape[0] != 1:
         raise ValueError("loss_and_grads takes one pair: two entries per field")
@@ -381,6 +635,13 @@ PRESET_ALTERNATIVES = {
     "rpo_sq": {"beta": 0.05, "eta": 0.5},
     "rpo_fwd": {"beta": 0.5, "eta": 2.0},
     "rpo_bwd": {"beta": 0.1, "eta": 3.0},
+    "rpo_sqloo": {"beta": 0.1, "eta": 2.0},
+    "rpo_sqpairs": {"beta": 0.05, "eta": 0.5},
+    "rpo_softmax_bwd": {"beta": 0.2, "eta": 1.0},
+    "rpo_softmax_fwd": {"beta": 0.5, "eta": 2.0},
+    "infonca": {"beta": 0.1, "alpha": 0.25},   # eta = 1/alpha = 4 exactly: r/alpha and (1/alpha) r agree to the bit
+    "listwise_dpo": {"beta": 0.5},
+    "dpo_best_worst": {"beta": 0.25},
 }
 
 # Non-default parameters of the general-form cases (none is a default). Each list is cycled over the cases that use
@@ -399,40 +660,49 @@ def _format(name, params):
     return f"{name}({', '.join(f'{key}={text(value)}' for key, value in params.items())})"
 
 
-def _general_specs():
-    """[(case, spec)] of every valid distance x reward x target. Within each (distance, target), the four reward
-    models alternate between gamma = 0 and a non-zero gamma, starting on the other foot for the next
-    (distance, target): half of the cases get a margin, and every (distance, target) and reward model has both."""
-    used = {}
+def _general_specs(sampling="pair", used=None):
+    """[(case, spec)] of every valid distance x reward x target under one sampling scheme. Within each
+    (distance, target), the four reward models alternate between gamma = 0 and a non-zero gamma, starting on the
+    other foot for the next (distance, target) and for the next scheme in SAMPLINGS: half of the cases get a
+    margin, and every (distance, target) and reward model has both. softmax and plackett_luce take no margin
+    (their specs leave gamma out). `used` holds how far each parameter list has been cycled through (a fresh start
+    when None). Case names end in _<sampling>, except for pairs."""
+    used = {} if used is None else used
+    foot = SAMPLINGS.index(sampling)   # 0 for pairs
+    suffix = "" if sampling == "pair" else f"_{sampling}"
 
     def next_value(table, key):
         values = table[key]
         used[key] = used.get(key, -1) + 1
         return values[used[key] % len(values)]
 
-    pairs = [(d, t) for d in DISTANCES for t in TARGETS if composition_is_valid(d, t)]
+    pairs = [(d, t) for d in DISTANCES for t in TARGETS if composition_is_valid(d, t, sampling)]
     specs = []
     for group, (distance, target) in enumerate(pairs):
         for position, reward in enumerate(REWARDS):
-            params = {"distance": distance, "reward": reward, "target": target, "sampling": "pair",
+            params = {"distance": distance, "reward": reward, "target": target, "sampling": sampling,
                       "beta": next_value(GENERAL_BETAS, reward)}
             if TARGET_PARAMETER[target] is not None:
                 key = TARGET_PARAMETER[target][0]
                 params[key] = next_value(GENERAL_TARGET_VALUES, key)
-            with_margin = (group + position) % 2 == 1
-            params["gamma"] = next_value({"gamma": GENERAL_GAMMAS}, "gamma") if with_margin else 0.0
-            specs.append((f"rpo_{distance}_{reward}_{target}", _format("rpo", params)))
+            if takes_margin(target, sampling):
+                with_margin = (group + position + foot) % 2 == 1
+                params["gamma"] = next_value({"gamma": GENERAL_GAMMAS}, "gamma") if with_margin else 0.0
+            specs.append((f"rpo_{distance}_{reward}_{target}{suffix}", _format("rpo", params)))
     return specs
 
 
 def golden_cases():
     """[(case, spec)], sorted by case name: each preset at its defaults and at one other setting, and every valid
-    distance x reward x target of the general form, half of them with a margin gamma."""
+    distance x reward x target x sampling of the general form, half of them with a margin gamma where the scheme
+    takes one."""
     cases = []
     for name, (defaults, _) in PRESETS.items():
         cases.append((f"{name}_default", _format(name, defaults)))
         cases.append((f"{name}_alt", _format(name, {**defaults, **PRESET_ALTERNATIVES[name]})))
-    return sorted(cases + _general_specs())
+    used = {}   # the multi-response schemes go on cycling where the previous one stopped, for varied parameters
+    general = _general_specs("pair") + [case for sampling in SAMPLINGS[1:] for case in _general_specs(sampling, used)]
+    return sorted(cases + general)
 
 
 # The 24 pairs of a case, in file order: typical draws; large gaps |a - gamma| in [8, 60] of alternating sign (every
@@ -491,13 +761,15 @@ def _draw_typical(rng, kind, index):
         length = (rng.randint(1, 400), rng.randint(1, 400))
     logp = [_negative(rng, 0.01, 30.0) if n == 1 and kind == "one_token" else _negative(rng, 1.0, 300.0)
             for n in length]
-    ref_logp = []
-    for value in logp:
-        ref = value + rng.gauss(0.0, 3.0)
-        while ref >= 0:
-            ref = value + rng.gauss(0.0, 3.0)
-        ref_logp.append(ref)
-    return logp, ref_logp, list(length)
+    return logp, [_reference_of(rng, value) for value in logp], list(length)
+
+
+def _reference_of(rng, logp):
+    """ref_logp = logp + N(0, 3), drawn again until it is negative."""
+    ref = logp + rng.gauss(0.0, 3.0)
+    while ref >= 0:
+        ref = logp + rng.gauss(0.0, 3.0)
+    return ref
 
 
 def _draw_constructed(rng, desc, kind, index, b):
@@ -526,9 +798,10 @@ def _pair_tensors(desc, fields):
 
 
 def _record(desc, fields):
-    """The JSON object of one pair: the fields the loss reads, then loss and gradients."""
+    """The JSON object of one pair or group: the fields the loss reads, then loss and gradients."""
     record = {field: fields[field] for field in ("logp", "ref_logp", "length", "reward") if field in desc["inputs"]}
-    loss, grad_logp, grad_ref_logp = _value_and_grads(desc, _pair_tensors(desc, fields))
+    tensors = _pair_tensors(desc, fields) if desc["sampling"] == "pair" else _group_tensors(desc, fields)
+    loss, grad_logp, grad_ref_logp = _value_and_grads(desc, tensors)
     record.update(loss=loss, grad_logp=grad_logp, grad_ref_logp=grad_ref_logp)
     return record
 
@@ -561,14 +834,111 @@ def draw_pair(rng, desc, kind, index):
             return fields
 
 
+# The 16 groups of a multi-response case, in file order, as (kind, K): typical draws; moderately large gaps (policy
+# scores spread over up to 60, every other one with a target spread eta (max r - min r) of 5 to 40 as well); groups
+# in which every other response is one token long.
+GROUP_KINDS = (("typical", 2), ("typical", 3), ("typical", 4), ("typical", 5), ("typical", 6), ("typical", 2),
+               ("typical", 4), ("typical", 6), ("large", 3), ("large", 5), ("large", 2), ("large", 6), ("large", 4),
+               ("one_token", 2), ("one_token", 3), ("one_token", 5))
+MIN_REWARD_SEPARATION = 1e-3   # no two rewards of a group closer: the schemes that order by reward see no tie
+
+
+def _draw_group_rewards(rng, target, kind, index, size):
+    """Explicit rewards ~ N(0, 2); for every other large-gap group (target=reward_gap, eta > 0), rewards spread so
+    that eta (max r - min r) is up to a draw from [5, 40]."""
+    if kind == "large" and index % 2 == 1 and target["name"] == "reward_gap" and target["eta"] > 0:
+        base, spread = rng.gauss(0.0, 2.0), rng.uniform(5.0, 40.0) / target["eta"]
+        return [base + spread * rng.uniform(-0.5, 0.5) for _ in range(size)]
+    return [rng.gauss(0.0, 2.0) for _ in range(size)]
+
+
+def _draw_typical_group(rng, kind, index, size):
+    """As _draw_typical, response by response; in a one-token group every other response has one token."""
+    if kind == "one_token":
+        length = [1 if (i + index) % 2 == 0 else rng.randint(2, 400) for i in range(size)]
+    else:
+        length = [rng.randint(1, 400) for _ in range(size)]
+    logp = [_negative(rng, 0.01, 30.0) if n == 1 and kind == "one_token" else _negative(rng, 1.0, 300.0)
+            for n in length]
+    return logp, [_reference_of(rng, value) for value in logp], length
+
+
+def _inputs_with_scores(rng, reward, scores, length):
+    """logp and ref_logp (None for the reference-free rewards) of responses whose policy scores r_pi(y_i) are
+    `scores` up to a common shift (before rounding)."""
+    d = [u / reward["beta"] for u in scores]   # log-ratios, or log-probs (per token when normalised), up to a shift
+    name = reward["name"]
+    scale = length if name in ("implicit_norm", "ref_free_norm") else [1] * len(d)
+    if name in ("implicit", "implicit_norm"):
+        shift = rng.gauss(0.0, 3.0) if name == "implicit" else rng.gauss(0.0, 0.1)
+        split = [_split_log_ratio(rng, (value + shift) * n) for value, n in zip(d, scale)]
+        return [logp for logp, _ in split], [ref for _, ref in split]
+    top = _negative(rng, 1.0, 300.0) if name == "ref_free" else _negative(rng, 0.05, 3.0)
+    return [(top + value - max(d)) * n for value, n in zip(d, scale)], None   # all negative
+
+
+def _draw_large_group(rng, desc, size):
+    """A group whose policy scores are scale * U(-1, 1), scale from [8, 30] (log-uniform); lengths in 1..40."""
+    scale = _log_uniform(rng, 8.0, 30.0)
+    scores = [scale * rng.uniform(-1.0, 1.0) for _ in range(size)]
+    length = [rng.randint(1, 40) for _ in range(size)]
+    logp, ref_logp = _inputs_with_scores(rng, desc["reward"], scores, length)
+    return logp, ref_logp, length
+
+
+def _group_tensors(desc, fields):
+    """The (K,) float64 tensors of the fields the loss reads."""
+    return {name: torch.tensor([float(v) for v in fields[name]], dtype=DTYPE) for name in desc["inputs"]}
+
+
+def _group_acceptable(desc, fields):
+    """Whether a drawn group is one the reference computes accurately and unambiguously: rewards (when read) at
+    least MIN_REWARD_SEPARATION apart; |x| and |b| of every contrast at most MAX_GAP (for softmax and
+    plackett_luce, the spread max - min of the scores s and of eta r); the hinge's contrasts away from its kink."""
+    tensors = _group_tensors(desc, fields)
+    reward = tensors.get("reward")
+    if reward is not None:
+        values = sorted(float(v) for v in reward)
+        if min(high - low for low, high in zip(values, values[1:])) < MIN_REWARD_SEPARATION:
+            return False
+    score = policy_reward(desc["reward"], tensors["logp"], tensors.get("ref_logp"), tensors.get("length"))
+    if desc["sampling"] in NO_MARGIN_SAMPLINGS:
+        # log_softmax keeps every target accurate, also a nearly one-hot one (InfoNCA's eta = 1/alpha = 1e4).
+        return float(score.max() - score.min()) <= MAX_GAP
+    x, b = group_contrasts(desc, score, reward)
+    if float(x.abs().max()) > MAX_GAP or (b is not None and float(b.abs().max()) > MAX_GAP):
+        return False
+    return desc["distance"] != "hinge" or float((1.0 - x).abs().min()) > KINK_CLEARANCE
+
+
+def draw_group(rng, desc, kind, index, size):
+    """The inputs of one group of `size` responses of the given kind, rounded to 6 decimals (lengths are integers)."""
+    while True:
+        reward = (_draw_group_rewards(rng, desc["target"], kind, index, size) if "reward" in desc["inputs"]
+                  else [0.0] * size)
+        if kind == "large":
+            logp, ref_logp, length = _draw_large_group(rng, desc, size)
+        else:
+            logp, ref_logp, length = _draw_typical_group(rng, kind, index, size)
+        fields = {"logp": [round(v, 6) for v in logp], "length": length, "reward": [round(v, 6) for v in reward]}
+        if ref_logp is not None:   # None only for the reference-free rewards, which do not read it
+            fields["ref_logp"] = [round(v, 6) for v in ref_logp]
+        if _group_acceptable(desc, fields):
+            return fields
+
+
 def golden_lines(case, spec):
-    """The JSON lines of one case, from a seed that depends only on the case name."""
+    """The JSON lines of one case, from a seed that depends only on the case name: 24 pairs for sampling=pair,
+    16 groups (GROUP_KINDS) for the multi-response schemes."""
     desc = parse_spec(spec)
     rng = random.Random(f"{SEED}:{case}")
     lines = []
-    for index, kind in enumerate(PAIR_KINDS):
-        record = _record(desc, draw_pair(rng, desc, kind, index))
-        lines.append(json.dumps(record, separators=(", ", ": ")))
+    if desc["sampling"] == "pair":
+        draws = (draw_pair(rng, desc, kind, index) for index, kind in enumerate(PAIR_KINDS))
+    else:
+        draws = (draw_group(rng, desc, kind, index, size) for index, (kind, size) in enumerate(GROUP_KINDS))
+    for fields in draws:
+        lines.append(json.dumps(_record(desc, fields), separators=(", ", ": ")))
     return lines
 
 

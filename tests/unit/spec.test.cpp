@@ -174,7 +174,8 @@ TEST_SUITE("spec") {
     CHECK(contains(message_of("simpo(eta=1)"), "simpo has no parameter \"eta\"; its parameters are: beta, gamma"));
     CHECK(contains(message_of("rpo(distance=kl, reward=implicit)"),
                    "distance = \"kl\" is not one of: bwd_kl, fwd_kl, sq, logistic, hinge"));
-    CHECK(contains(message_of("rpo(distance=sq, reward=implicit, sampling=loo)"), "sampling = \"loo\" is not one of"));
+    CHECK(contains(message_of("rpo(distance=sq, reward=implicit, sampling=lo)"),
+                   "sampling = \"lo\" is not one of: pair, loo, all_pairs, best_worst, softmax, plackett_luce"));
     CHECK(contains(message_of("rpo(reward=implicit)"),
                    "distance must be given: distance=bwd_kl|fwd_kl|sq|logistic|hinge"));
     CHECK(contains(message_of("rpo(distance=sq, reward=implicit, target=hard, eta=1)"),
@@ -213,6 +214,54 @@ TEST_SUITE("spec") {
     CHECK(contains(message_of("dpo(beta=0.1) extra"), "unexpected \"extra\" at position 14"));
     CHECK(contains(message_of("dpo(beta=1, beta=2)"), "parameter \"beta\" is given twice"));
     CHECK(rpo::parse_loss("dpo()").spec() == "dpo(beta=0.1)");
+  }
+
+  TEST_CASE("group presets and their general forms are the static presets on ragged groups, to the last bit") {
+    // Ragged groups of 2 to 5 responses with distinct rewards (the ranking schemes reject ties).
+    const std::vector<std::int64_t> offsets{0, 3, 5, 10, 14, 16};
+    const random_batch<double> batch(8);
+    const rpo::batch_input<double> in{batch.logp, batch.ref_logp, batch.length, batch.reward, offsets};
+    const auto same = [&](const char* spec, const auto& preset) {
+      CAPTURE(spec);
+      const rpo::any_loss erased = rpo::parse_loss(spec);
+      CHECK(erased.group_size() == 0);
+      const auto got = run<double>(5, 16, [&](const auto& out) { return erased.evaluate(in, out); });
+      const auto want = run<double>(5, 16, [&](const auto& out) { return rpo::evaluate(preset, in, out); });
+      CHECK(got == want);
+    };
+    same("rpo_sqloo", rpo::rpo_sqloo{});
+    same("rpo(distance=sq, reward=implicit, sampling=loo, beta=0.2)", rpo::rpo_sqloo{});
+    same("rpo_sqpairs(beta=0.3, eta=2)", rpo::rpo_sqpairs{.beta = 0.3, .eta = 2});
+    same("rpo(distance=sq, reward=implicit, sampling=all_pairs, beta=0.3, eta=2)", rpo::rpo_sqpairs{.beta = 0.3, .eta = 2});
+    same("rpo_softmax_bwd", rpo::rpo_softmax_bwd{});
+    same("rpo(distance=bwd_kl, reward=implicit, sampling=softmax, beta=0.2, eta=0.2)", rpo::rpo_softmax_bwd{});
+    same("rpo_softmax_fwd", rpo::rpo_softmax_fwd{});
+    same("infonca(beta=0.05, alpha=0.5)", rpo::infonca{.beta = 0.05, .alpha = 0.5});
+    same("rpo(distance=logistic, reward=implicit, sampling=softmax, beta=0.05, eta=2)", rpo::infonca{.beta = 0.05, .alpha = 0.5});
+    same("listwise_dpo", rpo::listwise_dpo{});
+    same("rpo(distance=bwd_kl, reward=implicit, target=hard, sampling=plackett_luce)", rpo::listwise_dpo{});
+    same("dpo_best_worst(beta=0.4)", rpo::dpo_best_worst{.beta = 0.4});
+    same("rpo(distance=bwd_kl, reward=implicit, target=hard, sampling=best_worst, beta=0.4)",
+         rpo::dpo_best_worst{.beta = 0.4});
+    CHECK(rpo::parse_loss("rpo(distance=sq, reward=implicit, sampling=loo)").spec() ==
+          "rpo(distance=sq, reward=implicit, target=reward_gap, sampling=loo, beta=0.1, eta=1)");
+    CHECK(rpo::parse_loss("rpo(distance=hinge, reward=implicit, target=hard, sampling=all_pairs)").spec() ==
+          "rpo(distance=hinge, reward=implicit, target=hard, sampling=all_pairs, beta=0.1, gamma=0)");
+  }
+
+  TEST_CASE("group compositions that make no sense, and a margin where none applies, are refused with the reason") {
+    CHECK(contains(message_of("rpo(distance=sq, reward=implicit, target=hard, sampling=loo)"),
+                   "leave-one-out contrasts t_i - m_{-i}(t) need target=reward_gap"));
+    CHECK(contains(message_of("rpo(distance=sq, reward=implicit, sampling=softmax)"),
+                   "a listwise scheme needs a distance between distributions"));
+    CHECK(contains(message_of("rpo(distance=bwd_kl, reward=implicit, target=hard, sampling=softmax)"),
+                   "use sampling=plackett_luce"));
+    CHECK(contains(message_of("rpo(distance=bwd_kl, reward=implicit, sampling=plackett_luce)"),
+                   "it needs target=hard and distance=bwd_kl or logistic"));
+    CHECK(contains(message_of("rpo(distance=sq, reward=implicit, sampling=loo, gamma=0.1)"),
+                   "gamma applies only with sampling=pair"));
+    CHECK(contains(message_of("rpo(distance=sq, reward=implicit, sampling=all_pairs, gamma=0.1)"),
+                   "gamma applies only with sampling=pair"));
   }
 
   TEST_CASE("evaluation errors name the spec of a general composition, and errors::report records them") {
