@@ -32,6 +32,21 @@ static_assert(InfiniteTarget<target::hard_label> && InfiniteTarget<target::margi
 static_assert(!InfiniteTarget<target::reward_gap> && !InfiniteTarget<target::margin<target::constant>>);
 static_assert(ShiftedTarget<target::margin<>> && !ShiftedTarget<target::hard_label>);
 static_assert(Sampling<sampling::pair> && sampling::pair::group_size == 2);
+static_assert(ScoredTarget<target::reward_gap> && !ScoredTarget<target::hard_label> &&
+              !ScoredTarget<target::constant> && !ScoredTarget<target::margin<target::reward_gap>>);
+
+// Group schemes: any K >= 2, the fields they read themselves, and what they need of the rewards they rank by.
+static_assert(Sampling<sampling::leave_one_out> && Sampling<sampling::all_pairs> && Sampling<sampling::best_worst> &&
+              Sampling<sampling::softmax> && Sampling<sampling::plackett_luce>);
+static_assert(sampling::softmax::group_size == 0 && sampling::softmax::min_group_size == 2);
+static_assert(contains(rpo_sqpairs::composition::inputs, input::reward) &&
+              contains(listwise_dpo::composition::inputs, input::reward) &&
+              !contains(dpo::composition::inputs, input::reward));
+static_assert(listwise_dpo::composition::ranks == ranking::strict &&
+              dpo_best_worst::composition::ranks == ranking::extremes &&
+              rpo_sqpairs::composition::ranks == ranking::none && rpo_softmax_bwd::composition::ranks == ranking::none);
+static_assert(loss<distance::hinge, reward::implicit, target::hard_label, sampling::all_pairs>::ranks ==
+              ranking::strict);  // a label orients every pair by reward: no ties
 
 // Every policy is a trivially copyable aggregate (device-ready, designated-initialisable).
 static_assert(std::is_trivially_copyable_v<distance::bernoulli_bwd_kl> && std::is_aggregate_v<reward::implicit> &&
