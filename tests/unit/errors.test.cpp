@@ -8,24 +8,14 @@
 #include <vector>
 
 #include "rpo.hpp"
+#include "support/expect_error.hpp"
 
 namespace {
 
 constexpr double not_a_number = std::numeric_limits<double>::quiet_NaN();
 constexpr double infinity = std::numeric_limits<double>::infinity();
 
-/// Runs `call`, expecting an exception of type E whose message contains every one of `parts`.
-template <class E, class F> void expect_error(F&& call, std::initializer_list<const char*> parts) {
-  bool thrown = false;
-  try {
-    call();
-  } catch (const E& e) {
-    thrown = true;
-    const std::string message = e.what();
-    for (const char* part : parts) CHECK_MESSAGE(message.find(part) != std::string::npos, message << " lacks " << part);
-  }
-  CHECK_MESSAGE(thrown, "no exception of the expected type");
-}
+using test::expect_error;
 
 const rpo::pair_input<double> good{.logp = {-12, -20}, .ref_logp = {-13.5, -19}, .length = {10, 12}, .reward = {4, 1}};
 

@@ -19,6 +19,7 @@
 #include "rpo.hpp"
 #include "support/close.hpp"
 #include "support/dual.hpp"
+#include "support/expect_error.hpp"
 #include "support/gradient_check.hpp"
 
 namespace {
@@ -123,18 +124,7 @@ std::vector<double> log_softmax(const std::vector<double>& x) {
   return out;
 }
 
-/// Runs `call`, expecting an exception of type E whose message contains every one of `parts`.
-template <class E, class F> void expect_error(F&& call, std::initializer_list<const char*> parts) {
-  bool thrown = false;
-  try {
-    call();
-  } catch (const E& e) {
-    thrown = true;
-    const std::string message = e.what();
-    for (const char* part : parts) CHECK_MESSAGE(message.find(part) != std::string::npos, message << " lacks " << part);
-  }
-  CHECK_MESSAGE(thrown, "no exception of the expected type");
-}
+using test::expect_error;
 
 /// A toy categorical policy over `outcomes` responses: log-softmax of logits.
 struct categorical {
