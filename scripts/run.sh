@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# scripts/run.sh — the main job: build every example in examples/ and run each one (CTest label "example").
-# Installs the Debian packages it lacks (as root, or with sudo). Build tree: build/run.
+# scripts/run.sh — the main job: the bandit lab (docs/bandit_lab.md: every loss trained on toy bandits, the ablation
+# grid and the paper's figures, about a minute on 2 cores), then every example in examples/.
+# Installs the Debian packages it lacks (as root, or with sudo). Build tree: build/run; the lab's tables, CSV and
+# figures: build/bandit_lab (or $RPO_LAB_OUT).
 set -euo pipefail
 
-packages=(cmake g++ make libeigen3-dev libxtensor-dev openmpi-bin libopenmpi-dev)
+packages=(cmake g++ make libeigen3-dev libxtensor-dev openmpi-bin libopenmpi-dev python3-matplotlib)
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/packages.sh
@@ -16,6 +18,12 @@ build=build/run
 cmake -S . -B "${build}" -G "Unix Makefiles" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++ \
   -DRPO_BUILD_TESTS=OFF -DRPO_BUILD_EXAMPLES=ON -DRPO_BUILD_BENCH=OFF -DRPO_BUILD_TOOLS=OFF -DRPO_BUILD_PYTHON=OFF
 cmake --build "${build}" --parallel 2
+
+lab=${RPO_LAB_OUT:-build/bandit_lab}
+echo "=== bandit lab (tables: ${lab}/summary.md; figures: ${lab}/*.png)"
+"${build}"/examples/rpo-bandit-lab --out "${lab}" --threads 2
+/usr/bin/python3 examples/bandit_lab/plot.py "${lab}"
+
 # Run each example in order and show what it prints; any failure stops the job.
 for example in "${build}"/examples/rpo_example_*; do
   name=${example##*/rpo_example_}

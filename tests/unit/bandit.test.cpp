@@ -34,7 +34,7 @@ double train_to_optimum(const L& l, bandit::coverage cov, double beta, double et
                         int max_steps, int& steps) {
   const bandit::problem p = bandit::random_problem(prompts, arms, seed);
   bandit::tabular_policy policy(p);
-  bandit::population_batch batch = bandit::make_population_batch(p, cov);
+  bandit::response_batch batch = bandit::make_population_batch(p, cov);
   bandit::sgd opt(learning_rate);
   std::vector<double> grad(policy.parameters().size());
   for (steps = 0; steps < max_steps; ++steps) {
@@ -116,7 +116,7 @@ TEST_CASE("bandit: DPO with hard preferences drifts to the best arm, IPO settles
   for (const double beta : {0.1, 1.0}) {
     CAPTURE(beta);
     bandit::tabular_policy policy(p);
-    bandit::population_batch batch = bandit::make_population_batch(p, bandit::coverage::pairs);
+    bandit::response_batch batch = bandit::make_population_batch(p, bandit::coverage::pairs);
     bandit::sgd opt(50.0 / (beta * beta));
     std::vector<double> before;
     for (int step = 1; step <= 4000; ++step) {
@@ -137,7 +137,7 @@ TEST_CASE("bandit: DPO with hard preferences drifts to the best arm, IPO settles
   for (const double tau : {0.1, 0.5}) {
     CAPTURE(tau);
     bandit::tabular_policy policy(p);
-    bandit::population_batch batch = bandit::make_population_batch(p, bandit::coverage::pairs);
+    bandit::response_batch batch = bandit::make_population_batch(p, bandit::coverage::pairs);
     bandit::sgd opt(2.0);
     std::vector<double> before;
     for (int step = 1; step <= 400; ++step) {
@@ -254,9 +254,9 @@ TEST_CASE("bandit: bad configuration is a clear error before training") {
   };
   throws_with([] { (void)bandit::random_problem(3, 1, 0); }, "arms must be >= 2 (a preference needs two arms), but got arms = 1");
   throws_with([] { (void)bandit::random_problem(0, 4, 0); }, "prompts must be >= 1, but got prompts = 0");
-  throws_with([] { bandit::problem{1, 2, {0.0, std::numeric_limits<double>::quiet_NaN()}, {0.5, 0.5}}.check(); }, "reward[0][1] must be finite");
-  throws_with([] { bandit::problem{1, 2, {0.0, 1.0}, {0.0, 1.0}}.check(); }, "ref[0][0] must be finite and > 0");
-  throws_with([] { bandit::problem{1, 2, {0.0, 1.0}, {0.5, 0.6}}.check(); }, "the sum of ref[0] must be 1");
+  throws_with([] { bandit::problem{.prompts = 1, .arms = 2, .reward = {0.0, std::numeric_limits<double>::quiet_NaN()}, .ref = {0.5, 0.5}}.check(); }, "reward[0][1] must be finite");
+  throws_with([] { bandit::problem{.prompts = 1, .arms = 2, .reward = {0.0, 1.0}, .ref = {0.0, 1.0}}.check(); }, "ref[0][0] must be finite and > 0");
+  throws_with([] { bandit::problem{.prompts = 1, .arms = 2, .reward = {0.0, 1.0}, .ref = {0.5, 0.6}}.check(); }, "the sum of ref[0] must be 1");
   throws_with([] { (void)bandit::sgd{0.0}; }, "rpo::bandit::sgd: learning_rate must be finite and > 0, but got learning_rate = 0");
   throws_with([] { (void)bandit::sgd{-0.1}; }, "learning_rate = -0.1");
   throws_with([] { (void)bandit::sgd{std::numeric_limits<double>::quiet_NaN()}; }, "learning_rate = nan");
@@ -268,7 +268,7 @@ TEST_CASE("bandit: bad configuration is a clear error before training") {
   const bandit::problem p = bandit::random_problem(prompts, arms, seed);
   bandit::tabular_policy policy(p);
   const std::vector<double> theta(policy.parameters().begin(), policy.parameters().end());
-  bandit::population_batch batch = bandit::make_population_batch(p, bandit::coverage::pairs);
+  bandit::response_batch batch = bandit::make_population_batch(p, bandit::coverage::pairs);
   bandit::sgd opt(0.1);
   throws_with([&] { bandit::population_step(rpo::rpo_sq{.beta = 0.0}, p, policy, batch, opt); },
               "rpo::rpo_sq: beta must be finite and > 0, but got beta = 0");

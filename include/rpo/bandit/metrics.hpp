@@ -33,9 +33,7 @@ double win_rate(const problem& p, std::span<const double> pi);
 
 namespace detail {
 inline void check_table(const char* who, const problem& p, std::span<const double> t) {
-  if (t.size() != p.reward.size())
-    throw std::invalid_argument(std::string(who) + ": the policy table has " + std::to_string(t.size()) +
-                                " entries but the problem has prompts * arms = " + std::to_string(p.reward.size()));
+  check_table(who, "the policy table", p, t);
 }
 }  // namespace detail
 
