@@ -1,5 +1,5 @@
 // rpo.hpp — the umbrella header: the scalar core, the four policy families, the composition, the presets and
-// the span batch layer. The Eigen and xtensor adaptors (rpo/eigen.hpp, rpo/xtensor.hpp) are included
+// the span batch layer and the token layer (rpo/token.hpp). The Eigen and xtensor adaptors (rpo/eigen.hpp, rpo/xtensor.hpp) are included
 // separately, so that this header needs nothing but the standard library.
 // @sa docs/README.md
 #pragma once
@@ -15,3 +15,4 @@
 #include "rpo/reward.hpp"
 #include "rpo/sampling.hpp"
 #include "rpo/target.hpp"
+#include "rpo/token.hpp"

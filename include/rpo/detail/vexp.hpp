@@ -1,0 +1,166 @@
+// rpo/detail/vexp.hpp — a vectorised exponential for the token kernels of rpo/token.hpp (internal).
+//
+// Internal names: rpo::detail::simd<T> (a native-width vector of float or double: load, store, splat, select,
+// max, horizontal sum) and rpo::detail::simd<T>::exp.
+// Why our own: the fused log-softmax pass evaluates two exponentials per logit, and on a CPU with AVX-512 or AVX2
+// that, not memory, is what limits it; std::exp is scalar and Eigen's generic .exp() reaches about half of the
+// bandwidth floor. The core needs nothing but the standard library (DESIGN.md), so this uses GCC/Clang vector
+// extensions at the width the compiler targets (16 bytes for SSE2, 32 with -mavx, 64 with -mavx512f: build with
+// -march=native or similar for speed); any other compiler gets a one-lane fallback that calls std::exp.
+//
+// The method (Cody and Waite; the constants of Cephes' expf): n = round(x·log₂e) through the 1.5·2^p shifter,
+// r = x − n·ln2 in two parts, exp(r) by a polynomial on |r| ≤ ln2/2, and 2^n assembled in the exponent bits.
+//   float:  degree-7 Cephes minimax; max error 1 ulp against std::exp on [−87.3, 88.3] (tests/unit/token.test.cpp
+//           checks ≤ 2 ulp on a dense grid).
+//   double: Taylor to degree 13 (truncation < 1e-17 relative on |r| ≤ ln2/2); a few ulp.
+// Outside the normal range: x below ln(min normal) (−87.336 float, −708.39 double) gives 0 (no subnormals), x above
+// 127.5·ln2 = 88.376 (float) or 1023.5·ln2 = 709.43 (double) gives +inf, −inf gives 0, NaN gives NaN. The token
+// kernels only evaluate exp(x − max) ≤ 1, where flushing results below 1e-38 changes no sum.
+#pragma once
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+namespace rpo::detail {
+
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(RPO_NO_VECTOR_EXTENSIONS)
+#  if defined(__AVX512F__)
+inline constexpr int simd_bytes = 64;
+#  elif defined(__AVX__)
+inline constexpr int simd_bytes = 32;
+#  else
+inline constexpr int simd_bytes = 16;
+#  endif
+#  define RPO_DETAIL_VECTOR_EXTENSIONS 1
+#endif
+
+template <class T> struct simd;
+
+#ifdef RPO_DETAIL_VECTOR_EXTENSIONS
+
+/// The integer type of T's width, and T's exponent layout.
+template <class T> struct float_bits;
+template <> struct float_bits<float> {
+  using integer = std::int32_t;
+  static constexpr int mantissa = 23, bias = 127;
+  static constexpr float shifter = 12582912.0f;  // 1.5·2^23: adding it rounds to an integer in the low bits
+  static constexpr float lo = -87.33654475f;     // ln(FLT_MIN)
+  static constexpr float hi = 88.37626266f;      // 127.5·ln2: n ≤ 127
+  static constexpr float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;  // Cephes' split of ln 2
+};
+template <> struct float_bits<double> {
+  using integer = std::int64_t;
+  static constexpr int mantissa = 52, bias = 1023;
+  static constexpr double shifter = 6755399441055744.0;  // 1.5·2^52
+  static constexpr double lo = -708.3964185322641;       // ln(DBL_MIN)
+  static constexpr double hi = 709.4361393031627;        // 1023.5·ln2: n ≤ 1023
+  static constexpr double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;  // fdlibm
+};
+
+/// A native-width vector of T (float or double) and the few operations the token kernels use.
+template <class T> struct simd {
+  using bits = float_bits<T>;
+  using integer = typename bits::integer;
+  static constexpr int lanes = simd_bytes / static_cast<int>(sizeof(T));
+  typedef T vec __attribute__((vector_size(simd_bytes)));
+  typedef integer ivec __attribute__((vector_size(simd_bytes)));
+
+  static vec splat(T x) noexcept { return vec{} + x; }
+  static vec load(const T* p) noexcept {
+    vec v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
+  static void store(T* p, vec v) noexcept { std::memcpy(p, &v, sizeof v); }
+  /// The first n < lanes entries of p, the others `fill`.
+  static vec load_partial(const T* p, int n, T fill) noexcept {
+    vec v = splat(fill);
+    for (int i = 0; i < n; ++i) v[i] = p[i];
+    return v;
+  }
+  static void store_partial(T* p, vec v, int n) noexcept {
+    for (int i = 0; i < n; ++i) p[i] = v[i];
+  }
+  /// Lane-wise max that keeps `a` where b is NaN.
+  static vec max(vec a, vec b) noexcept { return b > a ? b : a; }
+  static T reduce_max(vec v) noexcept {
+    T m = v[0];
+    for (int i = 1; i < lanes; ++i) m = v[i] > m ? v[i] : m;
+    return m;
+  }
+  static double reduce_sum(vec v) noexcept {
+    double s = 0;
+    for (int i = 0; i < lanes; ++i) s += static_cast<double>(v[i]);
+    return s;
+  }
+
+  /// e^x lane by lane (see the header comment for the method, accuracy and range).
+  static vec exp(vec x) noexcept {
+    const vec lo = splat(bits::lo), hi = splat(bits::hi);
+    // Clamp first (NaN passes through both comparisons unchanged and propagates).
+    vec xc = x < lo ? lo : x;
+    xc = xc > hi ? hi : xc;
+    const vec shifter = splat(bits::shifter);
+    const vec t = xc * splat(static_cast<T>(1.44269504088896340736)) + shifter;  // n in t's low mantissa bits
+    const vec n = t - shifter;
+    const vec r = (xc - n * splat(bits::ln2_hi)) - n * splat(bits::ln2_lo);
+    vec p;
+    if constexpr (sizeof(T) == 4) {
+      // Cephes expf: e^r ≈ 1 + r + r²·P(r).
+      p = splat(1.9875691500e-4f);
+      p = p * r + splat(1.3981999507e-3f);
+      p = p * r + splat(8.3334519073e-3f);
+      p = p * r + splat(4.1665795894e-2f);
+      p = p * r + splat(1.6666665459e-1f);
+      p = p * r + splat(5.0000001201e-1f);
+      p = p * (r * r) + r + splat(1.0f);
+    } else {
+      // Taylor series to r^13, Horner form.
+      p = splat(1.0 / 6227020800.0);                // 1/13!
+      p = p * r + splat(1.0 / 479001600.0);         // 1/12!
+      p = p * r + splat(1.0 / 39916800.0);          // 1/11!
+      p = p * r + splat(1.0 / 3628800.0);           // 1/10!
+      p = p * r + splat(1.0 / 362880.0);            // 1/9!
+      p = p * r + splat(1.0 / 40320.0);             // 1/8!
+      p = p * r + splat(1.0 / 5040.0);              // 1/7!
+      p = p * r + splat(1.0 / 720.0);               // 1/6!
+      p = p * r + splat(1.0 / 120.0);               // 1/5!
+      p = p * r + splat(1.0 / 24.0);                // 1/4!
+      p = p * r + splat(1.0 / 6.0);                 // 1/3!
+      p = p * r + splat(0.5);
+      p = p * (r * r) + r + splat(1.0);
+    }
+    const ivec k = std::bit_cast<ivec>(t) - std::bit_cast<ivec>(shifter);  // n as an integer
+    const vec scale = std::bit_cast<vec>((k + bits::bias) << bits::mantissa);
+    vec y = p * scale;
+    y = x < lo ? splat(T(0)) : y;
+    y = x > hi ? splat(std::numeric_limits<T>::infinity()) : y;
+    return y;
+  }
+};
+
+#else
+
+/// The one-lane fallback for compilers without GCC/Clang vector extensions.
+template <class T> struct simd {
+  static constexpr int lanes = 1;
+  using vec = T;
+  static vec splat(T x) noexcept { return x; }
+  static vec load(const T* p) noexcept { return *p; }
+  static void store(T* p, vec v) noexcept { *p = v; }
+  static vec load_partial(const T* p, int n, T fill) noexcept { return n > 0 ? *p : fill; }
+  static void store_partial(T* p, vec v, int n) noexcept {
+    if (n > 0) *p = v;
+  }
+  static vec max(vec a, vec b) noexcept { return b > a ? b : a; }
+  static T reduce_max(vec v) noexcept { return v; }
+  static double reduce_sum(vec v) noexcept { return static_cast<double>(v); }
+  static vec exp(vec x) noexcept { return std::exp(x); }
+};
+
+#endif
+
+}  // namespace rpo::detail
