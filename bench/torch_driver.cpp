@@ -1,0 +1,204 @@
+// rpo_torch_driver — rpo's side of bench/compare_torch.py: runs one case, prints one JSON line.
+//
+//   rpo_torch_driver pairs <preset> <dir> <reps>
+//       reads <dir>/{logp,ref_logp,length,reward}.f64 (2G float64 each: chosen, rejected, ...), evaluates the
+//       preset (mean over pairs), writes <dir>/grad.f64, and prints the loss and the median time of <reps> calls.
+//   rpo_torch_driver fused <preset> <S> <T> <V> <reps> [<dir>]
+//       the fused pass (rpo::evaluate_tokens, float, in place over the logits, summed token log-probs) on
+//       <dir>/{logits.f32,target.i64,mask.u8,ref_logp.f32,reward.f32} when given (and writes <dir>/grad.f32), or on
+//       random logits; prints the loss, the median time, and the copy bandwidth measured here.
+// Every run prints peak_extra_bytes: the growth of the peak resident set during the timed calls, measured from
+// /proc/self/status (VmHWM after /proc/self/clear_refs reset it, minus VmRSS before).
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#if defined(_OPENMP)
+#  include <omp.h>
+#endif
+
+#include "rpo/presets.hpp"
+#include "rpo/token.hpp"
+
+namespace {
+
+long status_kib(const char* field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(field, 0) == 0) return std::strtol(line.c_str() + std::strlen(field), nullptr, 10);
+  return 0;
+}
+
+struct peak_meter {
+  long before = 0;
+  peak_meter() {
+    std::ofstream("/proc/self/clear_refs") << "5";  // resets VmHWM to the current VmRSS
+    before = status_kib("VmRSS:");
+  }
+  long extra_bytes() const { return (status_kib("VmHWM:") - before) * 1024; }
+};
+
+template <class T> std::vector<T> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  const auto bytes = static_cast<std::size_t>(in.tellg());
+  std::vector<T> v(bytes / sizeof(T));
+  in.seekg(0);
+  in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(bytes));
+  return v;
+}
+template <class T> void write_file(const std::string& path, const T* data, std::size_t n) {
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(n * sizeof(T)));
+}
+
+template <class F> double median_seconds(int reps, F&& call) {
+  call();  // warm-up
+  std::vector<double> t;
+  for (int i = 0; i < reps; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    call();
+    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+int threads() {
+#if defined(_OPENMP)
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+/// Bytes moved per second (read + write) by a parallel memcpy of 1 GiB, the best of 5.
+double copy_bandwidth() {
+  const std::size_t bytes = std::size_t{1} << 30;
+  std::unique_ptr<char[]> a(new char[bytes]), b(new char[bytes]);
+  std::memset(a.get(), 1, bytes);
+  std::memset(b.get(), 2, bytes);
+  const auto n = static_cast<std::int64_t>(threads());
+  const std::size_t chunk = bytes / static_cast<std::size_t>(n);
+  double best = 1e30;
+  for (int r = 0; r < 5; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+#if defined(_OPENMP)
+#  pragma omp parallel for schedule(static)
+#endif
+    for (std::int64_t t = 0; t < n; ++t)
+      std::memcpy(b.get() + static_cast<std::size_t>(t) * chunk, a.get() + static_cast<std::size_t>(t) * chunk, chunk);
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  volatile char sink = b[bytes / 2];
+  (void)sink;
+  return 2.0 * static_cast<double>(bytes) / best;
+}
+
+template <class L> int pairs(const std::string& dir, int reps) {
+  const auto logp = read_file<double>(dir + "/logp.f64"), ref = read_file<double>(dir + "/ref_logp.f64"),
+             length = read_file<double>(dir + "/length.f64"), reward = read_file<double>(dir + "/reward.f64");
+  std::vector<double> grad(logp.size());
+  const L loss{};
+  double value = 0;
+  const peak_meter meter;
+  const double seconds = median_seconds(reps, [&] {
+    value = rpo::evaluate(loss, rpo::batch_input<double>{.logp = logp, .ref_logp = ref, .length = length, .reward = reward},
+                          rpo::batch_output<double>{.grad_logp = grad});
+  });
+  const long extra = meter.extra_bytes();
+  write_file(dir + "/grad.f64", grad.data(), grad.size());
+  std::printf("{\"loss\": %.17g, \"seconds\": %.9g, \"peak_extra_bytes\": %ld, \"threads\": %d}\n", value, seconds, extra,
+              threads());
+  return 0;
+}
+
+template <class L> int fused(std::int64_t S, std::int64_t T, std::int64_t V, int reps, const std::string& dir) {
+  const rpo::token_shape shape{S, T, V};
+  const auto rows = static_cast<std::size_t>(S * T), n = rows * static_cast<std::size_t>(V);
+  std::vector<float> logits, ref, reward;
+  std::vector<std::int64_t> target;
+  std::vector<std::uint8_t> mask;
+  if (!dir.empty()) {
+    logits = read_file<float>(dir + "/logits.f32");
+    target = read_file<std::int64_t>(dir + "/target.i64");
+    mask = read_file<std::uint8_t>(dir + "/mask.u8");
+    ref = read_file<float>(dir + "/ref_logp.f32");
+    reward = read_file<float>(dir + "/reward.f32");
+  } else {
+    logits.resize(n);
+    std::mt19937 rng(1);
+    std::normal_distribution<float> z(0, 2);
+    std::vector<float> block(4096);
+    for (float& x : block) x = z(rng);
+    for (std::size_t i = 0; i < n; i += block.size()) std::memcpy(&logits[i], block.data(), std::min(block.size(), n - i) * 4);
+    target.resize(rows);
+    std::uniform_int_distribution<std::int64_t> id(0, V - 1);
+    for (auto& y : target) y = id(rng);
+    mask.assign(rows, 1);
+    ref.assign(static_cast<std::size_t>(S), -100.0f);
+    reward.assign(static_cast<std::size_t>(S), 0.0f);
+  }
+  const double bandwidth = dir.empty() ? copy_bandwidth() : 0.0;
+  const rpo::token_input<float> in{.tokens = {logits, target, mask, shape}, .ref_logp = ref, .reward = reward};
+  const rpo::token_output<float> out{.grad_logits = logits};  // in place
+  const L loss{};
+  float value = 0;
+  double seconds = 0;
+  long extra = 0;
+  if (dir.empty()) {
+    const peak_meter meter;
+    seconds = median_seconds(reps, [&] { value = rpo::evaluate_tokens(loss, in, out); });
+    extra = meter.extra_bytes();
+  } else {
+    value = rpo::evaluate_tokens(loss, in, out);  // once: in place, the logits become the gradient
+    write_file(dir + "/grad.f32", logits.data(), logits.size());
+  }
+  std::printf("{\"loss\": %.9g, \"seconds\": %.9g, \"peak_extra_bytes\": %ld, \"copy_bytes_per_second\": %.6g, "
+              "\"threads\": %d}\n",
+              static_cast<double>(value), seconds, extra, bandwidth, threads());
+  return 0;
+}
+
+template <class L> int run(int argc, char** argv) {
+  const std::string mode = argv[1];
+  if (mode == "pairs" && argc == 5) return pairs<L>(argv[3], std::atoi(argv[4]));
+  if (mode == "fused" && (argc == 7 || argc == 8))
+    return fused<L>(std::atoll(argv[3]), std::atoll(argv[4]), std::atoll(argv[5]), std::atoi(argv[6]), argc == 8 ? argv[7] : "");
+  std::fprintf(stderr, "usage: rpo_torch_driver pairs <preset> <dir> <reps> | fused <preset> <S> <T> <V> <reps> [<dir>]\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: rpo_torch_driver pairs <preset> <dir> <reps> | fused <preset> <S> <T> <V> <reps> [<dir>]\n");
+    return 2;
+  }
+  const std::string preset = argv[2];
+#define RPO_DRIVER_PRESET(P) \
+  if (preset == #P) return run<rpo::P>(argc, argv);
+  RPO_DRIVER_PRESET(dpo)
+  RPO_DRIVER_PRESET(cdpo)
+  RPO_DRIVER_PRESET(ipo)
+  RPO_DRIVER_PRESET(ipo_normalized)
+  RPO_DRIVER_PRESET(simpo)
+  RPO_DRIVER_PRESET(hinge)
+  RPO_DRIVER_PRESET(dpo_normalized)
+  RPO_DRIVER_PRESET(rpo_sq)
+  RPO_DRIVER_PRESET(rpo_fwd)
+  RPO_DRIVER_PRESET(rpo_bwd)
+#undef RPO_DRIVER_PRESET
+  std::fprintf(stderr, "rpo_torch_driver: unknown preset %s\n", preset.c_str());
+  return 2;
+}
