@@ -1,6 +1,6 @@
-// rpo.hpp — the umbrella header: the scalar core, the four policy families, the composition, the presets and
-// the span batch layer and the token layer (rpo/token.hpp). The Eigen and xtensor adaptors (rpo/eigen.hpp, rpo/xtensor.hpp) are included
-// separately, so that this header needs nothing but the standard library.
+// rpo.hpp — the umbrella header: the scalar core, the four policy families, the composition, the presets, the
+// span batch layer and the token layer (rpo/token.hpp). The Eigen and xtensor adaptors (rpo/eigen.hpp,
+// rpo/xtensor.hpp) are included separately, so that this header needs nothing but the standard library.
 // @sa docs/README.md
 #pragma once
 

@@ -9,7 +9,7 @@ set -euo pipefail
 
 packages=(cmake g++ clang libclang-rt-14-dev make pkgconf libeigen3-dev libxtensor-dev doctest-dev libbenchmark-dev
           nlohmann-json3-dev libcli11-dev pybind11-dev python3-dev python3-numpy python3-torch
-          openmpi-bin libopenmpi-dev python3-matplotlib)
+          openmpi-bin libopenmpi-dev python3-matplotlib libomp-dev)
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/packages.sh
