@@ -3,7 +3,7 @@
 // experiments behind the paper's figures: online RPO-bwd against RLOO, a learnt reward model over-optimised, and
 // iterative rounds. Writes CSV for plot.py and prints Markdown tables; every run is a function of its seed.
 //
-//   rpo-bandit-lab [--out DIR] [--quick] [--threads N]
+//   rpo-bandit-lab [--out DIR] [--quick] [--threads N] [--problem random|long_tail]
 //
 // Exit status: 0, or 2 on a usage error or a failed run (with the reason on stderr).
 #include <algorithm>
@@ -188,6 +188,7 @@ void write_curves(const std::filesystem::path& file, const std::vector<job>& job
 struct options {
   std::filesystem::path out = "bandit_lab";
   bool quick = false;
+  std::string problem = "random";  // the grid's: random or long_tail
   unsigned threads = std::max(1u, std::thread::hardware_concurrency());
 };
 
@@ -197,20 +198,28 @@ options parse(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--quick") {
       o.quick = true;
-    } else if ((a == "--out" || a == "--threads") && i + 1 < argc) {
+    } else if ((a == "--out" || a == "--threads" || a == "--problem") && i + 1 < argc) {
       const std::string v = argv[++i];
-      if (a == "--out") o.out = v;
-      else {
+      if (a == "--out") {
+        o.out = v;
+      } else if (a == "--problem") {
+        if (v != "random" && v != "long_tail")
+          throw std::invalid_argument("--problem must be random or long_tail, but got " + v);
+        o.problem = v;
+      } else {
         char* end = nullptr;
         const long n = std::strtol(v.c_str(), &end, 10);
         if (*end != '\0' || n < 1 || n > 256) throw std::invalid_argument("--threads must be 1..256, but got " + v);
         o.threads = static_cast<unsigned>(n);
       }
     } else if (a == "--help" || a == "-h") {
-      std::cout << "usage: rpo-bandit-lab [--out DIR] [--quick] [--threads N]\n"
-                   "  --out DIR     where the CSV files and summary.md go (default: bandit_lab)\n"
-                   "  --quick       one seed, K = 2, short runs: a smoke test\n"
-                   "  --threads N   runs in parallel (default: the hardware's)\n";
+      std::cout << "usage: rpo-bandit-lab [--out DIR] [--quick] [--threads N] [--problem random|long_tail]\n"
+                   "  --out DIR      where the CSV files and summary.md go (default: bandit_lab)\n"
+                   "  --quick        one seed, K = 2, short runs: a smoke test\n"
+                   "  --threads N    runs in parallel (default: the hardware's)\n"
+                   "  --problem P    the grid's problem: random (r* ~ N(0, 1), the default) or long_tail (Zipf\n"
+                   "                 pi_ref, the best arms the rarest), also used by the RLOO and iteration experiments;\n"
+                   "                 the over-optimisation experiment keeps the hacking problem\n";
       std::exit(0);
     } else {
       throw std::invalid_argument("unknown or incomplete argument '" + a + "' (see --help)");
@@ -230,8 +239,11 @@ int main(int argc, char** argv) try {
   const std::vector<std::int64_t> ks = opt.quick ? std::vector<std::int64_t>{2} : std::vector<std::int64_t>{2, 4, 8};
   const std::int64_t steps = opt.quick ? 60 : 300;
 
-  // The grid's problem: 8 prompts × 12 arms, rewards N(0, 1), fixed; the seeds vary the data and the learnt model.
-  const bandit::problem grid_problem = bandit::random_problem(8, 12, 2025);
+  // The grid's problem: 8 prompts × 12 arms, fixed; the seeds vary the data and the learnt model.
+  const bandit::problem grid_problem = opt.problem == "long_tail" ? bandit::long_tail_problem(8, 12, 2025)
+                                                                  : bandit::random_problem(8, 12, 2025);
+  const char* grid_name = opt.problem == "long_tail" ? "Long-tail problem (8 prompts x 12 arms, Zipf pi_ref)"
+                                                     : "Random problem (8 prompts x 12 arms, r* ~ N(0, 1))";
   std::map<std::int64_t, bandit::reward_model> learnt_models;
   for (const std::int64_t seed : seeds) learnt_models[seed] = learnt(grid_problem, 50, static_cast<std::uint64_t>(seed));
 
@@ -338,7 +350,7 @@ int main(int argc, char** argv) try {
   std::ostringstream md;
   const bandit::record start = jobs.front().records.front();
   md << "## Ablation grid\n\n"
-     << "Random problem (8 prompts x 12 arms, r* ~ N(0, 1)), beta = " << s.beta << ", eta = " << s.eta << ", Adam 0.05, "
+     << grid_name << ", beta = " << s.beta << ", eta = " << s.eta << ", Adam 0.05, "
      << steps << " steps; mean ± 95% interval over " << seeds.size() << " seed(s). At pi_ref: reward "
      << show({start.reward, 0}) << ", win rate 0.500, TV to pi* " << show({start.tv, 0})
      << ". J = reward - (beta/eta) KL is the objective pi* maximises (RPO.md 2.4).\n\n"
