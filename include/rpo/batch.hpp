@@ -165,12 +165,12 @@ std::int64_t check_batch_shape(const loss_shape& shape, const batch_input<T>& in
 }  // namespace detail
 
 template <LossLike L, Scalar T> std::int64_t group_count(const batch_input<T>& in) noexcept {
-  using S = typename decltype(as_loss(std::declval<const L&>()))::sampling_type;
+  using C = decltype(as_loss(std::declval<const L&>()));
   if (!in.offsets.empty()) return static_cast<std::int64_t>(in.offsets.size()) - 1;
-  if constexpr (S::group_size == 0) {
+  if constexpr (C::group_size == 0) {
     return 0;
   } else {
-    return static_cast<std::int64_t>(in.logp.size()) / S::group_size;
+    return static_cast<std::int64_t>(in.logp.size()) / C::group_size;
   }
 }
 
@@ -194,7 +194,7 @@ T evaluate_batch(const C& composed, const loss_shape& shape, const batch_input<T
   const auto read = [&](input field, std::span<const T> s, std::int64_t first) {
     return contains(C::inputs, field) ? s.data() + first : nullptr;
   };
-  constexpr std::int64_t fixed = C::sampling_type::group_size;
+  constexpr std::int64_t fixed = C::group_size;
   const auto group_at = [&](std::int64_t g) {
     const auto ug = static_cast<std::size_t>(g);
     const std::int64_t first = in.offsets.empty() ? g * fixed : in.offsets[ug];

@@ -95,6 +95,7 @@ enum class ranking : unsigned char {
   none = 0,  ///< the scheme does not rank: ties are fine
   extremes,  ///< the highest and the lowest reward of a group must differ (best-vs-worst)
   strict,    ///< no two rewards of a group may tie (a full ranking: Plackett-Luce, pairs oriented by reward)
+  chosen_first,  ///< response 0's reward must exceed every other response's (ODPO's log(r_c − r_r) offset)
 };
 
 /// The first parameter of a policy that breaks its rule, or `name == nullptr` when all are valid. A policy's

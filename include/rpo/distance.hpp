@@ -1,9 +1,9 @@
 // rpo/distance.hpp — distances D(a‖b) between the policy gap a and the target gap b, with ∂D/∂a and ∂D/∂b.
 //
 // Public names: rpo::distance::squared, rpo::distance::bernoulli_bwd_kl, rpo::distance::bernoulli_fwd_kl,
-//               rpo::distance::logistic, rpo::distance::hinge.
+//               rpo::distance::logistic, rpo::distance::hinge, rpo::distance::discopop, rpo::distance::focal.
 // Implements RPO.md §2.2 (E2)–(E4), their Bregman forms (E3'), (E4') and the derivatives of §2.3 (E5)–(E7);
-// logistic and hinge follow LOSSES.md §1.1, §1.2 and §1.3. The names "forward" and "backward" are those of the
+// logistic and hinge follow LOSSES.md §1.1, §1.2 and §1.3; discopop LOSSES.md §1.12; focal LOSSES.md §4.5. The names "forward" and "backward" are those of the
 // official RPO code (NVIDIA NeMo-Aligner) and are the reverse of the usual ML habit: D_bwd(a‖b) is
 // KL(target ‖ policy).
 // @sa docs/distance.md
@@ -94,6 +94,43 @@ struct hinge {
   }
   /// No parameters.
   constexpr parameter_error check() const noexcept { return {}; }
+};
+
+/// DiscoPOP / LRML (Lu et al. 2024, Eq. 5): with m = σ(a/τ), D(a) = (1 − m)·softplus(−a) + m·e^{−a}, a learned
+/// non-convex mix of the logistic and the exponential losses (LOSSES.md §1.12). Hard label only (b = +∞).
+/// ∂D/∂a = −(1 − m)σ(−a) − m·e^{−a} + (m(1 − m)/τ)·(e^{−a} − softplus(−a)). Stable form (LOSSES.md §6.4):
+/// m·e^{−a} = exp(log σ(a/τ) − a), never e^{−a} alone, so that a ≪ 0 gives finite values for τ < 1 (and +inf, the
+/// true value, only where exp(a(1/τ − 1)) itself overflows, which needs τ > 1).  @sa docs/distance.md#discopop
+struct discopop {
+  double tau = 0.05;  ///< τ > 0, the temperature of the mix (the paper's and TRL's `discopop_tau`: 0.05)
+  template <Scalar T> RPO_HD constexpr gap_grad<T> value_and_grad(T a, infinite_target_t) const noexcept {
+    RPO_USING_STD(exp)
+    const T t = T(tau), z = a / t;
+    const T m = sigmoid(z), m_bar = sigmoid(-z);
+    const T sp = softplus(-a);
+    const T e = exp(log_sigmoid(z) - a);  // m·e^{−a}
+    const T value = m_bar * sp + e;
+    const T slope = -m_bar * sigmoid(-a) - e + (m_bar * e - m * m_bar * sp) / t;
+    return {value, slope, T(0)};
+  }
+  /// τ must be finite and > 0.
+  constexpr parameter_error check() const noexcept { return require_positive("tau", tau); }
+};
+
+/// FocalPO (Liu et al. 2025): with P = σ(a), D(a) = −P^γ·log P = P^γ·softplus(−a), which down-weights the
+/// mis-ranked pairs (LOSSES.md §4.5); γ = 0 is DPO. P^γ is differentiated (whether the authors detach it is
+/// unverified): ∂D/∂a = P^γ·σ(−a)·(γ·softplus(−a) − 1). Hard label only. P^γ = exp(γ·log σ(a)): finite for every
+/// finite a, and the product tends to 0 as a → −∞.  @sa docs/distance.md#focal
+struct focal {
+  double gamma = 0.05;  ///< γ ≥ 0, the focusing exponent (LOSSES.md gives no value; small, as the paper's)
+  template <Scalar T> RPO_HD constexpr gap_grad<T> value_and_grad(T a, infinite_target_t) const noexcept {
+    RPO_USING_STD(exp)
+    const T sp = softplus(-a);
+    const T weight = exp(-T(gamma) * sp);  // P^γ
+    return {weight * sp, weight * sigmoid(-a) * (T(gamma) * sp - T(1)), T(0)};
+  }
+  /// γ must be finite and >= 0.
+  constexpr parameter_error check() const noexcept { return require_nonnegative("gamma", gamma); }
 };
 
 }  // namespace rpo::distance

@@ -53,6 +53,19 @@ template <class S, class Tg> constexpr ranking scheme_ranks() noexcept {
     return ranking::none;
   }
 }
+/// What a target needs of the explicit rewards (its optional `ranks`, e.g. ODPO's offset needs r_c > r_r).
+template <class Tg> constexpr ranking target_ranks() noexcept {
+  if constexpr (requires { { Tg::ranks } -> std::convertible_to<ranking>; }) {
+    return Tg::ranks;
+  } else {
+    return ranking::none;
+  }
+}
+/// The scheme's need, or else the target's (a scheme that ranks and a target that needs an order do not meet in
+/// any composition the library builds; rpo::loss refuses the pair).
+constexpr ranking combined_ranks(ranking scheme, ranking target) noexcept {
+  return scheme != ranking::none ? scheme : target;
+}
 /// Whether the scheme takes distance D and target Tg (its optional `composes<D, Tg>()`, whose static_asserts say
 /// why not).
 template <class S, class D, class Tg> constexpr bool scheme_composes() noexcept {
@@ -74,6 +87,9 @@ template <Distance D, RewardModel R, Target Tg, Sampling S> struct loss {
                 "rpo::loss: a hard label (b = +inf) needs a distance with a finite limit there "
                 "(distance::bernoulli_bwd_kl, distance::logistic, distance::hinge); with distance::squared or "
                 "distance::bernoulli_fwd_kl use target::smoothed_label, target::constant or target::reward_gap");
+  static_assert(detail::target_ranks<Tg>() == ranking::none || S::group_size == 2,
+                "rpo::loss: this target needs the chosen response's reward above the rejected one's "
+                "(target::log_reward_offset: log(r_c - r_r)), which only a pair has; use it with sampling::pair");
   static_assert(InfiniteTarget<Tg> || AcceptsFiniteTarget<D>,
                 "rpo::loss: this distance takes no target gap b (its own margin plays that role, as in "
                 "distance::hinge); use target::hard_label, or target::margin<target::hard_label> to shift it");
@@ -92,7 +108,11 @@ template <Distance D, RewardModel R, Target Tg, Sampling S> struct loss {
   static constexpr input inputs = input::logp | R::inputs | Tg::inputs | detail::scheme_inputs<S>();
   /// What the scheme needs of the explicit rewards it ranks by (ranking::none for most); the checked entry points
   /// reject a group that breaks it.
-  static constexpr ranking ranks = detail::scheme_ranks<S, Tg>();
+  static constexpr ranking ranks = detail::combined_ranks(detail::scheme_ranks<S, Tg>(), detail::target_ranks<Tg>());
+  /// The number of responses of every group (the scheme's), or 0 when any K ≥ min_group_size works.
+  static constexpr std::int64_t group_size = S::group_size;
+  /// The fewest responses a group may have.
+  static constexpr std::int64_t min_group_size = S::min_group_size;
 
   /// The first invalid parameter of the four policies, in the order distance, reward, target, sampling.
   constexpr parameter_error check() const noexcept;
@@ -109,9 +129,23 @@ template <Distance D, RewardModel R, Target Tg, Sampling S> struct loss {
 template <class L> inline constexpr bool is_loss_v = false;
 template <class D, class R, class Tg, class S> inline constexpr bool is_loss_v<loss<D, R, Tg, S>> = true;
 
-/// A specialisation of rpo::loss.  @sa docs/loss.md
-template <class L>
-concept Composition = is_loss_v<L>;
+/// What the batch layer evaluates: a trivially copyable loss of one group with its parameters' check(), the fields
+/// it reads (`inputs`), the group sizes it takes (`group_size`, 0 for any, and `min_group_size`), what it needs of
+/// the explicit rewards (`ranks`) and `evaluate(group, grad_logp, grad_ref_logp)`. Every rpo::loss is one; so are
+/// the weighted sums of rpo::sum, the NLL term rpo::nll and the extensions outside the template (rpo/extension.hpp),
+/// which is how they reach rpo::evaluate, the spec registry and the bindings without a second code path.
+/// @sa docs/loss.md, docs/methods.md
+template <class C>
+concept Composition = std::is_trivially_copyable_v<C> && requires(const C c, const group_ref<double>& gd,
+                                                                  double* pd, const group_ref<float>& gf, float* pf) {
+  { C::inputs } -> std::convertible_to<input>;
+  { C::ranks } -> std::convertible_to<ranking>;
+  { C::group_size } -> std::convertible_to<std::int64_t>;
+  { C::min_group_size } -> std::convertible_to<std::int64_t>;
+  { c.check() } -> std::same_as<parameter_error>;
+  { c.evaluate(gd, pd, pd) } -> std::same_as<double>;
+  { c.evaluate(gf, pf, pf) } -> std::same_as<float>;
+};
 
 /// A named method (rpo::dpo, rpo::simpo, ...): its own parameters, a `name`, and `compose()`, which gives the
 /// composition it stands for. It may add a `check()` for parameters that the composition does not carry.
@@ -255,7 +289,7 @@ template <LossLike L, ErrorPolicy P> bool check_loss_parameters(const L& l, cons
 
 template <LossLike L> constexpr loss_shape shape_of() noexcept {
   using C = decltype(as_loss(std::declval<const L&>()));
-  return {loss_name<L>(), C::inputs, C::sampling_type::group_size, C::sampling_type::min_group_size, C::ranks};
+  return {loss_name<L>(), C::inputs, C::group_size, C::min_group_size, C::ranks};
 }
 
 template <Scalar T, ErrorPolicy P>
@@ -298,7 +332,15 @@ bool check_group_ranking(const loss_shape& shape, const group_ref<T>& group, std
              " to " + std::to_string(first + group.size - 1) + ")";
     };
     const auto name = [&](std::int64_t i) { return "reward[" + std::to_string(first + i) + "]"; };
-    if (shape.ranks == ranking::strict) {
+    if (shape.ranks == ranking::chosen_first) {
+      for (std::int64_t i = 1; i < group.size; ++i)
+        if (!(r[0] > r[i]))
+          return fail(policy, errc::domain_error,
+                      where() + " needs the chosen response's explicit reward above the others' (its offset is "
+                                "log(r_c - r_r)), but " + name(0) + " = " + format_number(static_cast<double>(r[0])) +
+                          " and " + name(i) + " = " + format_number(static_cast<double>(r[i])) +
+                          ": drop or swap the pair, or use a loss without the log offset (rpo::dpo)");
+    } else if (shape.ranks == ranking::strict) {
       for (std::int64_t i = 0; i < group.size; ++i)
         for (std::int64_t j = i + 1; j < group.size; ++j)
           if (r[i] == r[j])
@@ -330,8 +372,8 @@ bool check_group_ranking(const loss_shape& shape, const group_ref<T>& group, std
 template <LossLike L, Scalar T, ErrorPolicy P>
 pair_result<T> value_and_grad(const L& l, const pair_input<T>& pair, P policy) {
   const auto composed = as_loss(l);
-  using S = typename decltype(composed)::sampling_type;
-  static_assert(S::group_size == 2 || (S::group_size == 0 && S::min_group_size <= 2),
+  using C = decltype(composed);
+  static_assert(C::group_size == 2 || (C::group_size == 0 && C::min_group_size <= 2),
                 "rpo::value_and_grad(loss, pair_input): the loss must use a sampling scheme that takes groups of two "
                 "responses (sampling::pair, or a multi-response scheme at K = 2); for groups of K responses use "
                 "rpo::evaluate");

@@ -2,7 +2,9 @@
 //
 // Public names (pairwise, response 0 chosen):
 //   rpo::dpo, rpo::cdpo, rpo::ipo, rpo::ipo_normalized, rpo::simpo, rpo::hinge, rpo::dpo_normalized,
-//   rpo::rpo_sq, rpo::rpo_fwd, rpo::rpo_bwd.
+//   rpo::rpo_sq, rpo::rpo_fwd, rpo::rpo_bwd,
+//   rpo::exo_pair, rpo::cpo_pref, rpo::odpo, rpo::rdpo, rpo::hdpo, rpo::alphapo, rpo::fdpo_forward_kl, rpo::fdpo_js,
+//   rpo::fdpo_alpha, rpo::discopop, rpo::focalpo (the catalogue's methods that fit the template, LOSSES.md §1–4).
 // Public names (groups of K ≥ 2 responses, given by offsets; each is its pairwise counterpart at K = 2):
 //   rpo::rpo_sqloo, rpo::rpo_sqpairs, rpo::rpo_softmax_bwd, rpo::rpo_softmax_fwd, rpo::infonca,
 //   rpo::listwise_dpo, rpo::dpo_best_worst.
@@ -210,6 +212,133 @@ struct dpo_best_worst {
   double beta = 0.1;  ///< β > 0 (as dpo)
   using composition = loss<distance::bernoulli_bwd_kl, reward::implicit, target::hard_label, sampling::best_worst>;
   constexpr composition compose() const noexcept { return {.reward = {.beta = beta}}; }
+};
+
+// ===========================================================================================================
+// Methods of the catalogue (LOSSES.md) that fit the template: compositions, some with a policy of their own
+// ===========================================================================================================
+
+/// EXO, pairwise (Ji et al. 2024, Eq. 16; TRL's `exo_pair`): σ(a)[log σ(a) − log(1−ε)] + σ(−a)[log σ(−a) − log ε],
+/// the KL from the policy's (σ(a), σ(−a)) to the smoothed label (1−ε, ε). Exactly D_fwd / implicit /
+/// smoothed_label: D_fwd(a‖logit(1−ε)) = KL(Bern σ(a) ‖ Bern(1−ε)), NeMo's `rpo_fwd_kl` with a label-derived target.
+/// ∂L/∂a = σ(a)σ(−a)(a − a*), a* = log((1−ε)/ε).  LOSSES.md §1.5.  @sa docs/presets.md#exo_pair
+struct exo_pair {
+  static constexpr const char* name = "rpo::exo_pair";
+  double beta = 0.1;       ///< β > 0 (TRL's 0.1)
+  double epsilon = 1e-3;   ///< ε ∈ (0, 0.5] (the paper's 1e-3; TRL's `label_smoothing`, which must be > 0)
+  using composition = loss<distance::bernoulli_fwd_kl, reward::implicit, target::smoothed_label, sampling::pair>;
+  constexpr composition compose() const noexcept { return {.reward = {.beta = beta}, .target = {.epsilon = epsilon}}; }
+};
+
+/// CPO's preference term (Xu et al. 2024; TRL `CPOTrainer`, `loss_type="sigmoid"`, ε = 0): softplus(−β(logp_c −
+/// logp_r)), no reference model. D_bwd / reference_free / hard label. rpo::cpo adds the NLL term.
+/// LOSSES.md §2.1.  @sa docs/presets.md#cpo_pref
+struct cpo_pref {
+  static constexpr const char* name = "rpo::cpo_pref";
+  double beta = 0.1;  ///< β > 0 (TRL's `CPOConfig`: 0.1)
+  using composition = loss<distance::bernoulli_bwd_kl, reward::reference_free, target::hard_label, sampling::pair>;
+  constexpr composition compose() const noexcept { return {.reward = {.beta = beta}}; }
+};
+
+/// ODPO, DPO with an offset (Amini et al. 2024): softplus(−(a − α·log(r_c − r_r))), a = β(ℓ_c − ℓ_r); needs
+/// r_c > r_r. D_bwd / implicit / target::log_reward_offset (a reward-dependent margin on a hard label).
+/// LOSSES.md §4.1.  @sa docs/presets.md#odpo
+struct odpo {
+  static constexpr const char* name = "rpo::odpo";
+  double beta = 0.1;   ///< β > 0
+  double alpha = 1.0;  ///< α ≥ 0, the offset's scale (the paper's 1)
+  using composition = loss<distance::bernoulli_bwd_kl, reward::implicit, target::log_reward_offset, sampling::pair>;
+  constexpr composition compose() const noexcept { return {.reward = {.beta = beta}, .target = {.alpha = alpha}}; }
+};
+
+/// R-DPO, length-regularised DPO (Park et al. 2024): softplus(−(a + α(n_c − n_r))). D_bwd / length_regularized /
+/// hard label.  LOSSES.md §4.2 (the sign as written there; unverified against the paper).  @sa docs/presets.md#rdpo
+struct rdpo {
+  static constexpr const char* name = "rpo::rdpo";
+  double beta = 0.1;    ///< β > 0
+  double alpha = 0.01;  ///< α, the length weight (the paper sweeps about 0.005 to 0.05)
+  using composition = loss<distance::bernoulli_bwd_kl, reward::length_regularized, target::hard_label, sampling::pair>;
+  constexpr composition compose() const noexcept { return {.reward = {.beta = beta, .alpha = alpha}}; }
+};
+
+/// H-DPO, entropy-controllable DPO (Omura et al. 2024): softplus(−β[(α·logp_c − ref_c) − (α·logp_r − ref_r)]).
+/// D_bwd / entropy_controlled / hard label.  LOSSES.md §4.17 (unverified against the paper).  @sa docs/presets.md#hdpo
+struct hdpo {
+  static constexpr const char* name = "rpo::hdpo";
+  double beta = 0.1;   ///< β > 0
+  double alpha = 1.0;  ///< α > 0; α < 1 sharpens the policy, α = 1 is DPO (LOSSES.md gives no default)
+  using composition = loss<distance::bernoulli_bwd_kl, reward::entropy_controlled, target::hard_label, sampling::pair>;
+  constexpr composition compose() const noexcept { return {.reward = {.beta = beta, .alpha = alpha}}; }
+};
+
+/// AlphaPO (Gupta et al. 2025; TRL `CPOTrainer` `loss_type="alphapo"`): softplus(−(β(r_α(ā_c) − r_α(ā_r)) − γ)),
+/// r_α(ā) = (1 − e^{−αā})/α, ā = logp/n, no reference model. D_bwd / alpha_shaped / hard label with margin γ.
+/// α = 0 is SimPO.  LOSSES.md §2.1, §4.4.  @sa docs/presets.md#alphapo
+struct alphapo {
+  static constexpr const char* name = "rpo::alphapo";
+  double beta = 2.5;    ///< β > 0 (the AlphaPO example: 2.5)
+  double alpha = 0.25;  ///< α, the reward shape (the example: 0.25)
+  double gamma = 0.1;   ///< γ, the margin, absolute (the example: 0.1)
+  using composition = loss<distance::bernoulli_bwd_kl, reward::alpha_shaped, target::margin<>, sampling::pair>;
+  constexpr composition compose() const noexcept {
+    return {.reward = {.beta = beta, .alpha = alpha}, .target = {.gamma = gamma}};
+  }
+};
+
+/// f-DPO with the forward KL (Wang et al. 2023; TRL `f_divergence_type="forward_kl"`): softplus(−β(e^{−ℓ_r} −
+/// e^{−ℓ_c})). D_bwd / f_divergence (forward_kl) / hard label; exponents clamped at 80.  LOSSES.md §1.15.
+/// @sa docs/presets.md#fdpo
+struct fdpo_forward_kl {
+  static constexpr const char* name = "rpo::fdpo_forward_kl";
+  double beta = 0.1;  ///< β > 0
+  using composition = loss<distance::bernoulli_bwd_kl, reward::f_divergence, target::hard_label, sampling::pair>;
+  constexpr composition compose() const noexcept {
+    return {.reward = {.beta = beta, .kind = reward::f_divergence_kind::forward_kl}};
+  }
+};
+
+/// f-DPO with the Jensen–Shannon divergence (TRL `js_divergence`): softplus(−β(log σ(ℓ_c) − log σ(ℓ_r))).
+/// D_bwd / f_divergence (jensen_shannon) / hard label.  LOSSES.md §1.15.  @sa docs/presets.md#fdpo
+struct fdpo_js {
+  static constexpr const char* name = "rpo::fdpo_js";
+  double beta = 0.1;  ///< β > 0
+  using composition = fdpo_forward_kl::composition;
+  constexpr composition compose() const noexcept {
+    return {.reward = {.beta = beta, .kind = reward::f_divergence_kind::jensen_shannon}};
+  }
+};
+
+/// f-DPO with the α-divergence in TRL v1's form (`alpha_divergence`, coefficient α): softplus(−β(ψ(ℓ_c) − ψ(ℓ_r))),
+/// ψ(ℓ) = e^{(α−1)ℓ}/(α−1). D_bwd / f_divergence (alpha) / hard label; α = 1 is DPO. Legacy TRL's coefficient is
+/// 1 − α.  LOSSES.md §1.15.  @sa docs/presets.md#fdpo
+struct fdpo_alpha {
+  static constexpr const char* name = "rpo::fdpo_alpha";
+  double beta = 0.1;   ///< β > 0
+  double alpha = 0.5;  ///< α ∈ (0, 1] (TRL v1's `f_alpha_divergence_coef`: 0.5)
+  using composition = fdpo_forward_kl::composition;
+  constexpr composition compose() const noexcept {
+    return {.reward = {.beta = beta, .kind = reward::f_divergence_kind::alpha, .alpha = alpha}};
+  }
+};
+
+/// DiscoPOP (Lu et al. 2024; TRL's `discopop`): (1 − σ(a/τ))·softplus(−a) + σ(a/τ)·e^{−a}, a = β(ℓ_c − ℓ_r).
+/// distance::discopop / implicit / hard label.  LOSSES.md §1.12.  @sa docs/presets.md#discopop
+struct discopop {
+  static constexpr const char* name = "rpo::discopop";
+  double beta = 0.1;   ///< β > 0 (as DPO)
+  double tau = 0.05;   ///< τ > 0 (the paper's and TRL's 0.05)
+  using composition = loss<distance::discopop, reward::implicit, target::hard_label, sampling::pair>;
+  constexpr composition compose() const noexcept { return {.distance = {.tau = tau}, .reward = {.beta = beta}}; }
+};
+
+/// FocalPO (Liu et al. 2025): −σ(a)^γ·log σ(a), a = β(ℓ_c − ℓ_r); γ = 0 is DPO. distance::focal / implicit / hard
+/// label.  LOSSES.md §4.5.  @sa docs/presets.md#focalpo
+struct focalpo {
+  static constexpr const char* name = "rpo::focalpo";
+  double beta = 0.1;    ///< β > 0 (as DPO)
+  double gamma = 0.05;  ///< γ ≥ 0 (LOSSES.md gives no value; the paper fixes one small γ)
+  using composition = loss<distance::focal, reward::implicit, target::hard_label, sampling::pair>;
+  constexpr composition compose() const noexcept { return {.distance = {.gamma = gamma}, .reward = {.beta = beta}}; }
 };
 
 }  // namespace rpo

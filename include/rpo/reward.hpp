@@ -2,14 +2,18 @@
 // ∂r_π/∂log π_ref.
 //
 // Public names: rpo::reward::implicit, rpo::reward::implicit_normalized, rpo::reward::reference_free,
-//               rpo::reward::reference_free_normalized.
-// Implements RPO.md §1 (r_π and its variants) and LOSSES.md §0.4 (the labels IMP, IMP-LN, RF, LN-RF).
+//               rpo::reward::reference_free_normalized, rpo::reward::length_regularized,
+//               rpo::reward::entropy_controlled, rpo::reward::alpha_shaped, rpo::reward::f_divergence,
+//               rpo::reward::f_divergence_kind, rpo::reward::max_exponent.
+// Implements RPO.md §1 (r_π and its variants) and LOSSES.md §0.4 (the labels IMP, IMP-LN, RF, LN-RF, LEN, H,
+// ALPHA, F; LOSSES.md §4.2, §4.17, §2.1, §1.15).
 // Log-probs are sequence log-probs (sums over the response tokens); n is the response token count.
 // @sa docs/reward.md
 #pragma once
 
 #include "rpo/concepts.hpp"
 #include "rpo/config.hpp"
+#include "rpo/math.hpp"
 
 namespace rpo::reward {
 
@@ -63,6 +67,131 @@ struct reference_free_normalized {
   }
   /// β must be finite and > 0.
   constexpr parameter_error check() const noexcept { return require_positive("beta", beta); }
+};
+
+/// The largest exponent the reward models below pass to exp: e^x is evaluated as e^{min(x, 80)}, with derivative 0
+/// beyond. 80 is TRL's clamp of the α-divergence exponent (LOSSES.md §1.15, §6.4); it keeps e^x, and β times a
+/// difference of two such terms, finite in float (e^80 ≈ 5.5e34) and in double alike, so that float and double
+/// compute one function. Only log-ratios below −80 (forward KL) or mean log-probs below −80/α (AlphaPO) reach it.
+inline constexpr double max_exponent = 80.0;
+
+namespace detail {
+template <class T> struct exp_slope {
+  T value;  ///< e^{min(x, max_exponent)}
+  T slope;  ///< its derivative: e^x, or 0 where the clamp holds
+};
+template <Scalar T> RPO_HD constexpr exp_slope<T> clamped_exp(T x) noexcept {
+  RPO_USING_STD(exp)
+  if (x > T(max_exponent)) return {T(exp(T(max_exponent))), T(0)};
+  const T e = exp(x);
+  return {e, e};
+}
+}  // namespace detail
+
+/// LEN (R-DPO, Park et al. 2024): r_π(y) = β·(log π(y|x) − log π_ref(y|x)) + α·n, so that the gap is
+/// a + α(n_c − n_r).  LOSSES.md §0.4, §4.2 (the sign as LOSSES.md writes it; it is unverified against the paper).
+/// ∂r/∂logp = β, ∂r/∂ref_logp = −β: the length term is a constant of the objective.
+/// @sa docs/reward.md#length_regularized
+struct length_regularized {
+  double beta = 0.1;    ///< β > 0
+  double alpha = 0.01;  ///< α, the weight of the length (finite; the paper sweeps about 0.005 to 0.05)
+  static constexpr input inputs = input::logp | input::ref_logp | input::length;
+  template <Scalar T> RPO_HD constexpr reward_grad<T> value_and_grad(T logp, T ref_logp, T length) const noexcept {
+    const T b = T(beta);
+    return {b * (logp - ref_logp) + T(alpha) * length, b, -b};
+  }
+  /// β must be finite and > 0, α finite.
+  constexpr parameter_error check() const noexcept {
+    if (auto e = require_positive("beta", beta)) return e;
+    return require_finite("alpha", alpha);
+  }
+};
+
+/// H (H-DPO, Omura et al. 2024): r_π(y) = β·(α·log π(y|x) − log π_ref(y|x)); α < 1 sharpens the policy.
+/// LOSSES.md §0.4, §4.17 (unverified against the paper text). ∂r/∂logp = αβ, ∂r/∂ref_logp = −β.
+/// @sa docs/reward.md#entropy_controlled
+struct entropy_controlled {
+  double beta = 0.1;  ///< β > 0
+  double alpha = 1.0;  ///< α > 0, the entropy coefficient; α = 1 is DPO's implicit reward (LOSSES.md gives no default)
+  static constexpr input inputs = input::logp | input::ref_logp;
+  template <Scalar T> RPO_HD constexpr reward_grad<T> value_and_grad(T logp, T ref_logp, T) const noexcept {
+    const T b = T(beta), a = T(alpha);
+    return {b * (a * logp - ref_logp), a * b, -b};
+  }
+  /// β and α must be finite and > 0.
+  constexpr parameter_error check() const noexcept {
+    if (auto e = require_positive("beta", beta)) return e;
+    return require_positive("alpha", alpha);
+  }
+};
+
+/// ALPHA (AlphaPO, Gupta et al. 2025): r_π(y) = (β/α)·(1 − e^{−α·ā}), ā = log π(y|x)/n, no reference model;
+/// written −β·expm1(−α·ā)/α, and β·ā at α = 0 (SimPO's reward, its limit). ∂r/∂logp = β·e^{−α·ā}/n.
+/// The exponent −α·ā is clamped at rpo::reward::max_exponent.  LOSSES.md §0.4, §2.1.
+/// @sa docs/reward.md#alpha_shaped
+struct alpha_shaped {
+  double beta = 2.5;    ///< β > 0 (the AlphaPO example: 2.5)
+  double alpha = 0.25;  ///< α, the shape (finite; the AlphaPO example: 0.25; 0 is SimPO's reward)
+  static constexpr input inputs = input::logp | input::length;
+  template <Scalar T> RPO_HD constexpr reward_grad<T> value_and_grad(T logp, T, T length) const noexcept {
+    RPO_USING_STD(expm1)
+    const T b = T(beta), mean = logp / length;
+    if (alpha == 0) return {b * mean, b / length, T(0)};
+    const T x = -T(alpha) * mean;
+    const detail::exp_slope<T> e = detail::clamped_exp(x);
+    const T shaped = x > T(max_exponent) ? e.value - T(1) : T(expm1(x));  // e^x − 1, with the clamp
+    return {-b * shaped / T(alpha), b * e.slope / length, T(0)};
+  }
+  /// β must be finite and > 0, α finite.
+  constexpr parameter_error check() const noexcept {
+    if (auto e = require_positive("beta", beta)) return e;
+    return require_finite("alpha", alpha);
+  }
+};
+
+/// The f-divergences of f-DPO (LOSSES.md §1.15, TRL's `f_divergence_type`).
+enum class f_divergence_kind : unsigned char {
+  reverse_kl,      ///< ψ(ℓ) = ℓ: DPO's implicit reward
+  forward_kl,      ///< ψ(ℓ) = −e^{−ℓ}
+  jensen_shannon,  ///< ψ(ℓ) = log σ(ℓ)
+  alpha,           ///< ψ(ℓ) = e^{(α−1)ℓ}/(α−1), TRL v1's form (coefficient α, default 0.5)
+};
+
+/// F (f-DPO, Wang et al. 2023): r_π(y) = β·ψ(ℓ), ℓ = log π(y|x) − log π_ref(y|x), ψ = f′(e^ℓ) without constants:
+/// the score of rpo::reward::f_divergence_kind. ∂r/∂logp = β·ψ′(ℓ) = −∂r/∂ref_logp. Stable forms: log σ(ℓ) as
+/// −softplus(−ℓ); the α form as expm1((α−1)ℓ)/(α−1) (it differs from e^{(α−1)ℓ}/(α−1) by a constant, which cancels
+/// in every gap; α = 1 is ℓ); the exponents −ℓ and (α−1)ℓ are clamped at rpo::reward::max_exponent (TRL clamps
+/// the α form only).  LOSSES.md §0.4, §1.15.  @sa docs/reward.md#f_divergence
+struct f_divergence {
+  double beta = 0.1;                                   ///< β > 0
+  f_divergence_kind kind = f_divergence_kind::forward_kl;  ///< which f
+  double alpha = 0.5;                                  ///< the α form's coefficient, in (0, 1] (TRL v1: 0.5)
+  static constexpr input inputs = input::logp | input::ref_logp;
+  template <Scalar T> RPO_HD constexpr reward_grad<T> value_and_grad(T logp, T ref_logp, T) const noexcept {
+    RPO_USING_STD(expm1)
+    const T b = T(beta), l = logp - ref_logp;
+    T psi = l, slope = T(1);
+    if (kind == f_divergence_kind::forward_kl) {
+      const detail::exp_slope<T> e = detail::clamped_exp(-l);
+      psi = -e.value;
+      slope = e.slope;
+    } else if (kind == f_divergence_kind::jensen_shannon) {
+      psi = -softplus(-l);
+      slope = sigmoid(-l);
+    } else if (kind == f_divergence_kind::alpha && alpha != 1) {
+      const T c = T(alpha) - T(1), x = c * l;
+      const detail::exp_slope<T> e = detail::clamped_exp(x);
+      psi = (x > T(max_exponent) ? e.value - T(1) : T(expm1(x))) / c;
+      slope = e.slope;
+    }
+    return {b * psi, b * slope, -b * slope};
+  }
+  /// β must be finite and > 0; with the α form, α in (0, 1].
+  constexpr parameter_error check() const noexcept {
+    if (auto e = require_positive("beta", beta)) return e;
+    if (kind == f_divergence_kind::alpha && !(alpha > 0 && alpha <= 1)) return {"alpha", "must be in (0, 1]", alpha};
+    return {};
+  }
 };
 
 }  // namespace rpo::reward

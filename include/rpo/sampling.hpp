@@ -63,6 +63,7 @@ namespace detail {
 template <class D, class Tg, Scalar T>
 RPO_HD constexpr gap_grad<T> contrast(const D& distance, const Tg& target, T a, T r_first, T r_second) noexcept {
   if constexpr (ShiftedTarget<Tg>) a -= T(target.shift());
+  if constexpr (requires { target.shift(r_first, r_second); }) a -= target.shift(r_first, r_second);
   return distance.value_and_grad(a, target.gap(r_first, r_second));
 }
 

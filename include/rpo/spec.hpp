@@ -410,7 +410,59 @@ inline const auto& presets() {
                                     "reward.beta = beta", {{"beta", &listwise_dpo::beta, "beta > 0"}}},
       preset_entry<dpo_best_worst, 1>{"dpo_best_worst",
                                       "DPO on the best-vs-worst pair of each group by explicit reward; RPO.md 7",
-                                      "reward.beta = beta", {{"beta", &dpo_best_worst::beta, "beta > 0"}}});
+                                      "reward.beta = beta", {{"beta", &dpo_best_worst::beta, "beta > 0"}}},
+      // The catalogue's methods that fit the template (LOSSES.md 1-4).
+      preset_entry<exo_pair, 2>{"exo_pair",
+                                "EXO, pairwise (Ji et al. 2024, Eq. 16; TRL's exo_pair): KL(Bern sigma(a) || Bern(1-eps)); "
+                                "LOSSES.md 1.5",
+                                "reward.beta = beta, target.epsilon = epsilon",
+                                {{"beta", &exo_pair::beta, "beta > 0"},
+                                 {"epsilon", &exo_pair::epsilon, "label smoothing in (0, 0.5]"}}},
+      preset_entry<cpo_pref, 1>{"cpo_pref",
+                                "CPO's preference term (Xu et al. 2024): softplus(-beta*(logp_c - logp_r)), no reference; "
+                                "LOSSES.md 2.1",
+                                "reward.beta = beta", {{"beta", &cpo_pref::beta, "beta > 0"}}},
+      preset_entry<odpo, 2>{"odpo",
+                            "ODPO (Amini et al. 2024): softplus(-(a - alpha*log(r_c - r_r))), needs r_c > r_r; "
+                            "LOSSES.md 4.1",
+                            "reward.beta = beta, target.alpha = alpha",
+                            {{"beta", &odpo::beta, "beta > 0"}, {"alpha", &odpo::alpha, "offset scale >= 0"}}},
+      preset_entry<rdpo, 2>{"rdpo", "R-DPO (Park et al. 2024): softplus(-(a + alpha*(n_c - n_r))); LOSSES.md 4.2",
+                            "reward.beta = beta, reward.alpha = alpha",
+                            {{"beta", &rdpo::beta, "beta > 0"}, {"alpha", &rdpo::alpha, "length weight, finite"}}},
+      preset_entry<hdpo, 2>{"hdpo",
+                            "H-DPO (Omura et al. 2024): softplus(-beta*((alpha logp_c - ref_c) - (alpha logp_r - "
+                            "ref_r))); LOSSES.md 4.17",
+                            "reward.beta = beta, reward.alpha = alpha",
+                            {{"beta", &hdpo::beta, "beta > 0"}, {"alpha", &hdpo::alpha, "entropy coefficient > 0"}}},
+      preset_entry<alphapo, 3>{"alphapo",
+                               "AlphaPO (Gupta et al. 2025): SimPO on r = (1 - exp(-alpha logp/n))/alpha; LOSSES.md 2.1",
+                               "reward.beta = beta, reward.alpha = alpha, target.gamma = gamma",
+                               {{"beta", &alphapo::beta, "beta > 0"},
+                                {"alpha", &alphapo::alpha, "reward shape, finite (0: SimPO)"},
+                                {"gamma", &alphapo::gamma, "margin, absolute"}}},
+      preset_entry<fdpo_forward_kl, 1>{"fdpo_forward_kl",
+                                       "f-DPO, forward KL (Wang et al. 2023): score -exp(-l), exponent clamped at 80; "
+                                       "LOSSES.md 1.15",
+                                       "reward.beta = beta, reward.kind = forward_kl",
+                                       {{"beta", &fdpo_forward_kl::beta, "beta > 0"}}},
+      preset_entry<fdpo_js, 1>{"fdpo_js", "f-DPO, Jensen-Shannon (Wang et al. 2023): score log sigma(l); LOSSES.md 1.15",
+                               "reward.beta = beta, reward.kind = jensen_shannon",
+                               {{"beta", &fdpo_js::beta, "beta > 0"}}},
+      preset_entry<fdpo_alpha, 2>{"fdpo_alpha",
+                                  "f-DPO, alpha-divergence in TRL v1's form: score exp((alpha-1) l)/(alpha-1); "
+                                  "LOSSES.md 1.15",
+                                  "reward.beta = beta, reward.kind = alpha, reward.alpha = alpha",
+                                  {{"beta", &fdpo_alpha::beta, "beta > 0"},
+                                   {"alpha", &fdpo_alpha::alpha, "coefficient in (0, 1] (1: DPO)"}}},
+      preset_entry<discopop, 2>{"discopop",
+                                "DiscoPOP (Lu et al. 2024): (1-sigma(a/tau)) softplus(-a) + sigma(a/tau) exp(-a); "
+                                "LOSSES.md 1.12",
+                                "reward.beta = beta, distance.tau = tau",
+                                {{"beta", &discopop::beta, "beta > 0"}, {"tau", &discopop::tau, "tau > 0"}}},
+      preset_entry<focalpo, 2>{"focalpo", "FocalPO (Liu et al. 2025): -sigma(a)^gamma log sigma(a); LOSSES.md 4.5",
+                               "reward.beta = beta, distance.gamma = gamma",
+                               {{"beta", &focalpo::beta, "beta > 0"}, {"gamma", &focalpo::gamma, "gamma >= 0"}}});
   return table;
 }
 
@@ -434,6 +486,27 @@ template <> struct component<distance::logistic> {
 };
 template <> struct component<distance::hinge> {
   static constexpr const char *key = "hinge", *type = "distance::hinge";
+};
+template <> struct component<distance::discopop> {
+  static constexpr const char *key = "discopop", *type = "distance::discopop";
+};
+template <> struct component<distance::focal> {
+  static constexpr const char *key = "focal", *type = "distance::focal";
+};
+template <> struct component<reward::length_regularized> {
+  static constexpr const char *key = "length_regularized", *type = "reward::length_regularized";
+};
+template <> struct component<reward::entropy_controlled> {
+  static constexpr const char *key = "entropy_controlled", *type = "reward::entropy_controlled";
+};
+template <> struct component<reward::alpha_shaped> {
+  static constexpr const char *key = "alpha_shaped", *type = "reward::alpha_shaped";
+};
+template <> struct component<reward::f_divergence> {
+  static constexpr const char *key = "f_divergence", *type = "reward::f_divergence";
+};
+template <> struct component<target::log_reward_offset> {
+  static constexpr const char *key = "log_reward_offset", *type = "target::log_reward_offset";
 };
 template <> struct component<reward::implicit> {
   static constexpr const char *key = "implicit", *type = "reward::implicit";
@@ -523,8 +596,8 @@ template <LossLike L> any_loss any_loss::from(const L& l, std::string name, std:
   state->spec = std::move(spec);
   state->composition = detail::spec::composition_of<C>();
   state->inputs = C::inputs;
-  state->group_size = C::sampling_type::group_size;
-  state->min_group_size = C::sampling_type::min_group_size;
+  state->group_size = C::group_size;
+  state->min_group_size = C::min_group_size;
   return any_loss(std::move(state));
 }
 

@@ -1,9 +1,9 @@
 // rpo/target.hpp — targets: the gap b that the policy gap a is pulled towards, from explicit rewards or a label.
 //
 // Public names: rpo::target::reward_gap, rpo::target::hard_label, rpo::target::constant,
-//               rpo::target::smoothed_label, rpo::target::margin.
+//               rpo::target::smoothed_label, rpo::target::margin, rpo::target::log_reward_offset.
 // Implements RPO.md §2.1 (b = η(r(y₁) − r(y₂))) and the label targets of RPO.md §4 and LOSSES.md §0.4
-// (b = +∞, a constant, logit(1 − ε), a margin). In a pair, response 0 is the chosen one: label targets say
+// (b = +∞, a constant, logit(1 − ε), a margin), and ODPO's offset (LOSSES.md §4.1). In a pair, response 0 is the chosen one: label targets say
 // "response 0 is preferred".
 // @sa docs/target.md
 #pragma once
@@ -80,6 +80,24 @@ template <Target Inner = hard_label> struct margin {
     if (auto e = require_finite("gamma", gamma)) return e;
     return inner.check();
   }
+};
+
+/// ODPO's offset (Amini et al. 2024): a hard label with the policy gap shifted by o = α·log(r_c − r_r), so that the
+/// loss is D(a − o‖∞), −log σ(a − o) with D_bwd. The explicit reward enters as a margin, not as a soft target
+/// (LOSSES.md §4.1). It needs r_c > r_r: `ranks` = ranking::chosen_first, which the checked entry points enforce
+/// (PaddleNLP's + 1e-6 inside the log is not used). Pairs only.  @sa docs/target.md#log_reward_offset
+struct log_reward_offset {
+  double alpha = 1.0;  ///< α ≥ 0, the offset's scale (the paper's default 1)
+  static constexpr input inputs = input::reward;
+  static constexpr ranking ranks = ranking::chosen_first;
+  template <Scalar T> RPO_HD constexpr infinite_target_t gap(T, T) const noexcept { return {}; }
+  /// o = α·log(r_first − r_second), subtracted from the policy gap.
+  template <Scalar T> RPO_HD constexpr T shift(T r_first, T r_second) const noexcept {
+    RPO_USING_STD(log)
+    return T(alpha) * T(log(r_first - r_second));
+  }
+  /// α must be finite and >= 0.
+  constexpr parameter_error check() const noexcept { return require_nonnegative("alpha", alpha); }
 };
 
 }  // namespace rpo::target

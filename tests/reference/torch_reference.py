@@ -99,20 +99,29 @@ def composition_is_valid(distance, target, sampling="pair"):
     return distance in FINITE_TARGET_DISTANCES
 
 
-def _component(distance, reward, beta, target, target_value=None, gamma=0.0, sampling="pair"):
+# The policies that only presets use (the general form does not name them; methods.md): reward models with a
+# parameter of their own (reward.md), distances with one (distance.md), and ODPO's target (target.md).
+PRESET_REWARDS = ("length_reg", "entropy", "alpha_shaped", "f_div")
+PRESET_TARGET_PARAMETER = {"log_offset": ("alpha", 1.0)}
+
+
+def _component(distance, reward, beta, target, target_value=None, gamma=0.0, sampling="pair", reward_extra=None,
+               distance_params=None):
     """The description of one composition, with the input fields it reads (reward.md and target.md, "reads"; the
     schemes that order a group by explicit reward read the rewards too)."""
     target_desc = {"name": target}
-    if TARGET_PARAMETER[target] is not None:
-        target_desc[TARGET_PARAMETER[target][0]] = target_value
+    parameter = TARGET_PARAMETER.get(target) or PRESET_TARGET_PARAMETER.get(target)
+    if parameter is not None:
+        target_desc[parameter[0]] = target_value
     inputs = ["logp"]
-    if reward in ("implicit", "implicit_norm"):
+    if reward in ("implicit", "implicit_norm", "length_reg", "entropy", "f_div"):
         inputs.append("ref_logp")
-    if reward in ("implicit_norm", "ref_free_norm"):
+    if reward in ("implicit_norm", "ref_free_norm", "length_reg", "alpha_shaped"):
         inputs.append("length")
-    if target == "reward_gap" or sampling in ORDERING_SAMPLINGS:
+    if target in ("reward_gap", "log_offset") or sampling in ORDERING_SAMPLINGS:
         inputs.append("reward")
-    return {"distance": distance, "reward": {"name": reward, "beta": beta}, "target": target_desc,
+    return {"kind": "composition", "distance": distance, "distance_params": dict(distance_params or {}),
+            "reward": {"name": reward, "beta": beta, **(reward_extra or {})}, "target": target_desc,
             "gamma": gamma, "sampling": sampling, "inputs": tuple(inputs)}
 
 
@@ -159,18 +168,59 @@ PRESETS = {
                                                          sampling="plackett_luce")),
     "dpo_best_worst": ({"beta": 0.1}, lambda p: _component("bwd_kl", "implicit", p["beta"], "hard",
                                                            sampling="best_worst")),
+    # The catalogue's methods that fit the template (LOSSES.md §1-4; presets.md, "Methods of the catalogue").
+    # EXO-pair, LOSSES.md §1.5: KL(Bern sigma(a) || Bern(1 - eps)) is D_fwd(a || logit(1 - eps)).
+    "exo_pair": ({"beta": 0.1, "epsilon": 1e-3},
+                 lambda p: _component("fwd_kl", "implicit", p["beta"], "smoothed", p["epsilon"])),
+    # CPO's preference term, LOSSES.md §2.1: -log sigma(beta (logp_c - logp_r)).
+    "cpo_pref": ({"beta": 0.1}, lambda p: _component("bwd_kl", "ref_free", p["beta"], "hard")),
+    # ODPO, LOSSES.md §4.1: -log sigma(a - alpha log(r_c - r_r)).
+    "odpo": ({"beta": 0.1, "alpha": 1.0},
+             lambda p: _component("bwd_kl", "implicit", p["beta"], "log_offset", p["alpha"])),
+    # R-DPO, LOSSES.md §4.2: -log sigma(a + alpha (n_c - n_r)).
+    "rdpo": ({"beta": 0.1, "alpha": 0.01},
+             lambda p: _component("bwd_kl", "length_reg", p["beta"], "hard", reward_extra={"alpha": p["alpha"]})),
+    # H-DPO, LOSSES.md §4.17: r = beta (alpha logp - ref_logp).
+    "hdpo": ({"beta": 0.1, "alpha": 1.0},
+             lambda p: _component("bwd_kl", "entropy", p["beta"], "hard", reward_extra={"alpha": p["alpha"]})),
+    # AlphaPO, LOSSES.md §2.1: SimPO's margin on r = (1 - exp(-alpha logp/n))/alpha.
+    "alphapo": ({"beta": 2.5, "alpha": 0.25, "gamma": 0.1},
+                lambda p: _component("bwd_kl", "alpha_shaped", p["beta"], "hard", gamma=p["gamma"],
+                                     reward_extra={"alpha": p["alpha"]})),
+    # f-DPO, LOSSES.md §1.15: r = beta psi(l).
+    "fdpo_forward_kl": ({"beta": 0.1}, lambda p: _component("bwd_kl", "f_div", p["beta"], "hard",
+                                                            reward_extra={"f": "forward_kl"})),
+    "fdpo_js": ({"beta": 0.1}, lambda p: _component("bwd_kl", "f_div", p["beta"], "hard",
+                                                    reward_extra={"f": "js_divergence"})),
+    "fdpo_alpha": ({"beta": 0.1, "alpha": 0.5},
+                   lambda p: _component("bwd_kl", "f_div", p["beta"], "hard",
+                                        reward_extra={"f": "alpha_divergence", "alpha": p["alpha"]})),
+    # DiscoPOP, LOSSES.md §1.12, and FocalPO, §4.5: distances of their own, b = +inf.
+    "discopop": ({"beta": 0.1, "tau": 0.05},
+                 lambda p: _component("discopop", "implicit", p["beta"], "hard", distance_params={"tau": p["tau"]})),
+    "focalpo": ({"beta": 0.1, "gamma": 0.05},
+                lambda p: _component("focal", "implicit", p["beta"], "hard", distance_params={"gamma": p["gamma"]})),
 }
 
 # The rule each numeric parameter must satisfy (presets.md "Checks", reward.md, target.md).
 PARAMETER_RULES = {
     "beta": ("finite and > 0", lambda v: v > 0),
     "tau": ("finite and > 0", lambda v: v > 0),
-    "alpha": ("finite and > 0", lambda v: v > 0),
+    "alpha": ("finite and > 0", lambda v: v > 0),   # infonca, hdpo
+    "offset_alpha": ("finite and >= 0", lambda v: v >= 0),   # odpo
+    "shape_alpha": ("finite", lambda v: True),   # rdpo, alphapo
+    "f_alpha": ("in (0, 1]", lambda v: 0 < v <= 1),   # fdpo_alpha
+    "tau_discopop": ("finite and > 0", lambda v: v > 0),
     "eta": ("finite and >= 0", lambda v: v >= 0),
     "epsilon": ("in (0, 0.5]", lambda v: 0 < v <= 0.5),
     "value": ("finite", lambda v: True),
     "gamma": ("finite", lambda v: True),
+    "focal_gamma": ("finite and >= 0", lambda v: v >= 0),
 }
+# Parameters whose rule depends on the preset (presets.md, "Checks"): preset -> {parameter: rule key}.
+PRESET_PARAMETER_RULES = {"odpo": {"alpha": "offset_alpha"}, "rdpo": {"alpha": "shape_alpha"},
+                          "alphapo": {"alpha": "shape_alpha"}, "fdpo_alpha": {"alpha": "f_alpha"},
+                          "focalpo": {"gamma": "focal_gamma"}}
 
 _SPEC = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?\s*", re.DOTALL)
 
@@ -191,12 +241,12 @@ def _split_arguments(spec, text):
     return arguments
 
 
-def _number(key, text):
+def _number(key, text, rule_key=None):
     try:
         value = float(text)
     except ValueError:
         raise ValueError(f"{key} must be a number, but got {key} = {text}") from None
-    rule, holds = PARAMETER_RULES[key]
+    rule, holds = PARAMETER_RULES[rule_key or key]
     if not (math.isfinite(value) and holds(value)):
         raise ValueError(f"{key} must be {rule}, but got {key} = {text}")
     return value
@@ -213,7 +263,8 @@ def _parse_preset(name, arguments):
     unknown = sorted(set(arguments) - set(defaults))
     if unknown:
         raise ValueError(f"{name}: unknown parameter {unknown[0]!r} (expected {', '.join(defaults) or 'none'})")
-    params = {key: _number(key, arguments[key]) if key in arguments else default
+    rules = PRESET_PARAMETER_RULES.get(name, {})
+    params = {key: _number(key, arguments[key], rules.get(key)) if key in arguments else default
               for key, default in defaults.items()}
     return {"name": name, "params": params, **compose(params)}
 
@@ -293,8 +344,14 @@ def bernoulli_kl(u, v):
             + torch.sigmoid(-u) * (F.logsigmoid(-u) - F.logsigmoid(-v)))
 
 
-def distance_value(distance, x, b):
+def distance_value(distance, x, b, params=None):
     """D(x || b); b is None for the hard label b = +inf (distance.md, the table and each section)."""
+    if distance == "discopop":        # distance.md#discopop, LOSSES.md §1.12: m = sigma(x/tau), b = +inf only
+        tau = params["tau"]           # (1 - m) softplus(-x) + m e^-x, with m e^-x = exp(log sigma(x/tau) - x)
+        return torch.sigmoid(-x / tau) * softplus(-x) + torch.exp(F.logsigmoid(x / tau) - x)
+    if distance == "focal":           # distance.md#focal, LOSSES.md §4.5: -P^gamma log P, P = sigma(x), b = +inf only
+        log_p = F.logsigmoid(x)
+        return -torch.exp(params["gamma"] * log_p) * log_p
     if distance == "sq":              # distance.md#squared: (a - b)^2, no 1/2 (RPO.md (E2))
         return (x - b) ** 2
     if distance == "hinge":           # distance.md#hinge: max(0, 1 - a), b = +inf only (LOSSES.md §1.3)
@@ -322,7 +379,30 @@ def policy_reward(reward, logp, ref_logp, length):
         return beta * logp
     if name == "ref_free_norm":       # reward.md#reference_free_normalized: (beta / n) logp
         return beta * logp / length
+    if name == "length_reg":          # reward.md#length_regularized (R-DPO): beta (logp - ref_logp) + alpha n
+        return beta * (logp - ref_logp) + reward["alpha"] * length
+    if name == "entropy":             # reward.md#entropy_controlled (H-DPO): beta (alpha logp - ref_logp)
+        return beta * (reward["alpha"] * logp - ref_logp)
+    if name == "alpha_shaped":        # reward.md#alpha_shaped (AlphaPO): (beta/alpha)(1 - e^{-alpha logp/n})
+        alpha = reward["alpha"]       # the exponent clamped at 80 (reward.md#max_exponent); alpha = 0: beta logp/n
+        if alpha == 0:
+            return beta * logp / length
+        return beta / alpha * (1.0 - torch.exp(torch.clamp(-alpha * logp / length, max=MAX_EXPONENT)))
+    if name == "f_div":               # reward.md#f_divergence (f-DPO), LOSSES.md §1.15: beta psi(l)
+        ratio = logp - ref_logp
+        f = reward["f"]
+        if f == "forward_kl":         # psi = -e^{-l}, exponent clamped at 80
+            return -beta * torch.exp(torch.clamp(-ratio, max=MAX_EXPONENT))
+        if f == "js_divergence":      # psi = log sigma(l)
+            return beta * F.logsigmoid(ratio)
+        alpha = reward["alpha"]       # psi = e^{(alpha-1) l}/(alpha-1), exponent clamped at 80; alpha = 1: l
+        if alpha == 1:
+            return beta * ratio
+        return beta * torch.exp(torch.clamp((alpha - 1.0) * ratio, max=MAX_EXPONENT)) / (alpha - 1.0)
     raise ValueError(f"unknown reward {name!r}")
+
+
+MAX_EXPONENT = 80.0   # reward.md#max_exponent: the clamp of e^x in the AlphaPO and f-DPO rewards (TRL's 80)
 
 
 def target_gap(target, reward):
@@ -330,7 +410,7 @@ def target_gap(target, reward):
     name = target["name"]
     if name == "reward_gap":          # target.md#reward_gap: eta (r(y1) - r(y2))
         return target["eta"] * (reward[:, 0] - reward[:, 1])
-    if name == "hard":                # target.md#hard_label: b = +inf, kept symbolic
+    if name in ("hard", "log_offset"):   # target.md#hard_label: b = +inf, kept symbolic (ODPO's too)
         return None
     if name == "constant":            # target.md#constant: b = value
         return torch.tensor(target["value"], dtype=DTYPE)
@@ -345,13 +425,15 @@ def pair_gaps(desc, logp, ref_logp=None, length=None, reward=None):
     gamma the margin of target.md#margin. Inputs have shape (G, 2)."""
     score = policy_reward(desc["reward"], logp, ref_logp, length)
     a = score[:, 0] - score[:, 1]
+    if desc["target"]["name"] == "log_offset":   # target.md#log_reward_offset: o = alpha log(r_c - r_r)
+        a = a - desc["target"]["alpha"] * torch.log(reward[:, 0] - reward[:, 1])
     return a - desc["gamma"], target_gap(desc["target"], reward)
 
 
 def pair_losses(desc, logp, ref_logp=None, length=None, reward=None):
     """D(a - gamma || b) of each pair, shape (G,) (sampling.md#pair, loss.md)."""
     x, b = pair_gaps(desc, logp, ref_logp, length, reward)
-    return distance_value(desc["distance"], x, b)
+    return distance_value(desc["distance"], x, b, desc["distance_params"])
 
 
 # Groups of K >= 2 responses (one prompt). Notation of RPO.md §3: s_i = r_pi(y_i) the policy scores, t_i = eta r_i the
@@ -642,6 +724,17 @@ PRESET_ALTERNATIVES = {
     "infonca": {"beta": 0.1, "alpha": 0.25},   # eta = 1/alpha = 4 exactly: r/alpha and (1/alpha) r agree to the bit
     "listwise_dpo": {"beta": 0.5},
     "dpo_best_worst": {"beta": 0.25},
+    "exo_pair": {"beta": 0.25, "epsilon": 0.05},
+    "cpo_pref": {"beta": 0.05},
+    "odpo": {"beta": 0.5, "alpha": 0.5},
+    "rdpo": {"beta": 0.2, "alpha": -0.02},
+    "hdpo": {"beta": 0.2, "alpha": 0.8},
+    "alphapo": {"beta": 5.0, "alpha": -0.5, "gamma": 1.0},
+    "fdpo_forward_kl": {"beta": 0.5},
+    "fdpo_js": {"beta": 0.5},
+    "fdpo_alpha": {"beta": 0.2, "alpha": 0.25},
+    "discopop": {"beta": 0.5, "tau": 0.5},
+    "focalpo": {"beta": 0.5, "gamma": 2.0},
 }
 
 # Non-default parameters of the general-form cases (none is a default). Each list is cycled over the cases that use
@@ -727,8 +820,34 @@ def _split_log_ratio(rng, ratio):
     return (base, base - ratio) if ratio >= 0 else (base + ratio, base)
 
 
+def _solve_gap(rng, reward, a, length):
+    """logp and ref_logp (None when not read) of a pair whose policy gap r_pi(y0) - r_pi(y1) is a, for the reward
+    models that are not affine in logp with slope beta: draw everything but logp0, then solve for logp0 in
+    [-3000, 0] by bisection (each of these rewards increases with logp). None when no root lies there."""
+    uses_ref = reward["name"] != "alpha_shaped"
+    logp1 = _negative(rng, 1.0, 300.0) if uses_ref else _negative(rng, 0.05, 30.0) * length[1]
+    ref = [_negative(rng, 1.0, 300.0), _reference_of(rng, logp1)] if uses_ref else None
+
+    def r(index, logp):
+        t = lambda v: torch.tensor([float(v)], dtype=DTYPE)
+        ref_value = t(ref[index]) if uses_ref else None
+        return float(policy_reward(reward, t(logp), ref_value, t(length[index]))[0])
+
+    goal = r(1, logp1) + a
+    low, high = -3000.0, -1e-9
+    if not (r(0, low) <= goal <= r(0, high)):
+        return None
+    for _ in range(200):
+        mid = 0.5 * (low + high)
+        low, high = (mid, high) if r(0, mid) < goal else (low, mid)
+    return [0.5 * (low + high), logp1], ref
+
+
 def _inputs_with_gap(rng, reward, a, length):
-    """logp and ref_logp of a pair whose policy gap r_pi(y0) - r_pi(y1) is a (before rounding)."""
+    """logp and ref_logp of a pair whose policy gap r_pi(y0) - r_pi(y1) is a (before rounding); None when the
+    draw has no solution (the caller draws again)."""
+    if reward["name"] in PRESET_REWARDS:
+        return _solve_gap(rng, reward, a, length)
     d = a / reward["beta"]
     n0, n1 = length
     name = reward["name"]
@@ -745,8 +864,11 @@ def _inputs_with_gap(rng, reward, a, length):
 
 
 def _draw_rewards(rng, target, kind, index):
-    """Explicit rewards ~ N(0, 2); for every other large-gap pair, a target gap |b| in [5, 40]."""
+    """Explicit rewards ~ N(0, 2); for every other large-gap pair, a target gap |b| in [5, 40]. For ODPO's offset
+    (target.md#log_reward_offset), r_c - r_r is log-uniform in [1e-2, 20] above r_r ~ N(0, 2)."""
     r1 = rng.gauss(0.0, 2.0)
+    if target["name"] == "log_offset":
+        return [r1 + _log_uniform(rng, 1e-2, 20.0), r1]
     if kind == "large" and index % 2 == 1 and target["eta"] > 0:   # a large target gap too
         return [r1 + rng.choice((-1, 1)) * rng.uniform(5.0, 40.0) / target["eta"], r1]
     return [rng.gauss(0.0, 2.0), r1]
@@ -772,8 +894,9 @@ def _reference_of(rng, logp):
     return ref
 
 
-def _draw_constructed(rng, desc, kind, index, b):
-    """A pair with a chosen a - gamma: large (kind "large") or close to b (kind "near")."""
+def _draw_constructed(rng, desc, kind, index, b, reward=None):
+    """A pair with a chosen a - gamma (minus ODPO's offset): large (kind "large") or close to b (kind "near");
+    None when the draw has no solution."""
     sign = 1 if index % 2 == 0 else -1
     if kind == "large":
         x = sign * _log_uniform(rng, 8.0, 60.0)
@@ -787,7 +910,13 @@ def _draw_constructed(rng, desc, kind, index, b):
         else:
             x = b + small * max(abs(b), 1.0)
         length = (rng.randint(1, 400), rng.randint(1, 400))
-    logp, ref_logp = _inputs_with_gap(rng, desc["reward"], x + desc["gamma"], length)
+    shift = desc["gamma"]
+    if desc["target"]["name"] == "log_offset":
+        shift += desc["target"]["alpha"] * math.log(reward[0] - reward[1])
+    solved = _inputs_with_gap(rng, desc["reward"], x + shift, length)
+    if solved is None:
+        return None
+    logp, ref_logp = solved
     return logp, ref_logp, list(length)
 
 
@@ -815,18 +944,29 @@ def _acceptable(desc, fields):
     return desc["distance"] != "hinge" or abs(1.0 - x) > KINK_CLEARANCE
 
 
+CONSTRUCTION_TRIES = 200   # a bounded reward model (AlphaPO with alpha < 0) cannot reach every gap: draw typically
+
+
 def draw_pair(rng, desc, kind, index):
-    """The inputs of one pair of the given kind, rounded to 6 decimals (lengths are integers)."""
+    """The inputs of one pair of the given kind, rounded to 6 decimals (lengths are integers). A constructed kind
+    that finds no acceptable pair in CONSTRUCTION_TRIES draws falls back to typical draws."""
+    tries = 0
     while True:
+        tries += 1
+        if tries > CONSTRUCTION_TRIES and kind in ("large", "near"):
+            kind = "typical"
         reward = _draw_rewards(rng, desc["target"], kind, index) if "reward" in desc["inputs"] else [0.0, 0.0]
         if kind in ("typical", "one_token"):
             logp, ref_logp, length = _draw_typical(rng, kind, index)
         else:
             b = None
-            if desc["target"]["name"] != "hard":
+            if desc["target"]["name"] not in ("hard", "log_offset"):
                 rewards = torch.tensor([reward], dtype=DTYPE)
                 b = float(target_gap(desc["target"], rewards).reshape(-1)[0])
-            logp, ref_logp, length = _draw_constructed(rng, desc, kind, index, b)
+            constructed = _draw_constructed(rng, desc, kind, index, b, reward)
+            if constructed is None:
+                continue
+            logp, ref_logp, length = constructed
         fields = {"logp": [round(v, 6) for v in logp], "length": length, "reward": [round(v, 6) for v in reward]}
         if ref_logp is not None:   # None only for the reference-free rewards, which do not read it
             fields["ref_logp"] = [round(v, 6) for v in ref_logp]

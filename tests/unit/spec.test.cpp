@@ -9,13 +9,14 @@
 #include <random>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "rpo/spec.hpp"
 
 namespace {
 
-/// A random batch of G pairs with every field, in T.
+/// A random batch of G pairs with every field, in T. Each pair's rewards are ordered, r_c > r_r (ODPO needs it).
 template <class T> struct random_batch {
   std::vector<T> logp, ref_logp, length, reward;
   explicit random_batch(std::size_t groups, unsigned seed = 7) {
@@ -27,6 +28,7 @@ template <class T> struct random_batch {
       ref_logp.push_back(static_cast<T>(l + shift(rng)));
       length.push_back(static_cast<T>(std::round(n(rng))));
       reward.push_back(static_cast<T>(r(rng)));
+      if (i % 2 == 1 && reward[i] > reward[i - 1]) std::swap(reward[i], reward[i - 1]);
     }
   }
   rpo::batch_input<T> input() const { return {logp, ref_logp, length, reward, {}}; }
@@ -89,6 +91,17 @@ TEST_SUITE("spec") {
     check("rpo_sq", rpo::rpo_sq{});
     check("rpo_fwd", rpo::rpo_fwd{});
     check("rpo_bwd", rpo::rpo_bwd{});
+    check("exo_pair", rpo::exo_pair{});
+    check("cpo_pref", rpo::cpo_pref{});
+    check("odpo", rpo::odpo{});
+    check("rdpo", rpo::rdpo{});
+    check("hdpo", rpo::hdpo{});
+    check("alphapo", rpo::alphapo{});
+    check("fdpo_forward_kl", rpo::fdpo_forward_kl{});
+    check("fdpo_js", rpo::fdpo_js{});
+    check("fdpo_alpha", rpo::fdpo_alpha{});
+    check("discopop", rpo::discopop{});
+    check("focalpo", rpo::focalpo{});
   }
 
   TEST_CASE("parameters reach the preset: non-default values give the preset built with them") {
@@ -100,6 +113,11 @@ TEST_SUITE("spec") {
                        rpo::simpo{.beta = 2.5, .gamma = -0.1}, rpo::reduction::mean());
     check_same<double>(rpo::parse_loss("rpo_fwd(beta=0.5, eta=3)"), rpo::rpo_fwd{.beta = 0.5, .eta = 3},
                        rpo::reduction::mean());
+    check_same<double>(rpo::parse_loss("fdpo_alpha(alpha=0.25, beta=0.3)"), rpo::fdpo_alpha{.beta = 0.3, .alpha = 0.25},
+                       rpo::reduction::mean());
+    check_same<double>(rpo::parse_loss("alphapo(beta=5, alpha=-0.5, gamma=1)"),
+                       rpo::alphapo{.beta = 5, .alpha = -0.5, .gamma = 1}, rpo::reduction::mean());
+    check_same<float>(rpo::parse_loss("discopop(tau=0.5)"), rpo::discopop{.tau = 0.5}, rpo::reduction::mean());
   }
 
   TEST_CASE("the general form spelling out a preset is that preset, to the last bit") {

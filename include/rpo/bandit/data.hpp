@@ -35,7 +35,8 @@ template <class Rng> std::int64_t draw(std::span<const double> table, std::int64
 /// `groups_per_prompt` groups of `group_size` responses for every prompt, drawn from `sampler` (an X·V probability
 /// table), scored by `rm` (one query per response), with log π_ref read from `ref` (an X·V probability table: the
 /// reference of the current round). A group that breaks `ranks` (rpo::ranking::strict: a tie anywhere;
-/// rpo::ranking::extremes: best = worst) is dropped. Throws std::invalid_argument for group_size < 1,
+/// rpo::ranking::extremes: best = worst; rpo::ranking::chosen_first: response 0 not above the rest) is dropped.
+/// Throws std::invalid_argument for group_size < 1,
 /// groups_per_prompt < 1 or tables of the wrong size.
 template <class Rng>
 response_batch collect_groups(const problem& p, std::span<const double> sampler, std::span<const double> ref,
@@ -65,6 +66,11 @@ inline bool keeps(ranking ranks, std::span<const double> scores) {
     double lo = scores[0], hi = scores[0];
     for (const double s : scores) lo = std::fmin(lo, s), hi = std::fmax(hi, s);
     return hi > lo;
+  }
+  if (ranks == ranking::chosen_first) {
+    for (std::size_t i = 1; i < scores.size(); ++i)
+      if (!(scores[0] > scores[i])) return false;
+    return true;
   }
   for (std::size_t i = 0; i < scores.size(); ++i)
     for (std::size_t j = i + 1; j < scores.size(); ++j)

@@ -99,7 +99,7 @@ void check_config(const L& l, const problem& p, const reward_model& rm, const tr
   rm.check(p);
   if (const parameter_error e = check_parameters(l))
     throw std::invalid_argument(rpo::detail::rule_message(loss_name<L>(), e.name, e.rule, e.value));
-  using scheme = typename decltype(as_loss(l))::sampling_type;
+  using scheme = decltype(as_loss(l));  // its group sizes are those of its sampling scheme
   const auto k = static_cast<double>(c.group_size);
   if (scheme::group_size != 0 && c.group_size != scheme::group_size)
     throw std::invalid_argument(std::string(who) + ": group_size must be " + std::to_string(scheme::group_size) + " for " +

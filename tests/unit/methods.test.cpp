@@ -1,0 +1,301 @@
+// The catalogue's methods (LOSSES.md §1–4) as presets: gradients against central differences, values and gradients
+// against the formulas of LOSSES.md written out here, the reductions the catalogue states, finite values at extreme
+// inputs, and the checks of their parameters and inputs. The golden vectors of tests/reference/torch_reference.py
+// check the same presets through rpo-eval (CTest's golden:* tests).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <string>
+#include <type_traits>
+
+#include "rpo/presets.hpp"
+#include "support/close.hpp"
+#include "support/expect_error.hpp"
+#include "support/gradient_check.hpp"
+
+namespace {
+
+double sp(double x) { return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
+double sig(double x) { return x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x)); }
+double log_sig(double x) { return -sp(-x); }
+
+/// A random pair: log-probs in [-300, -1], log-ratios ℓ in [-spread, spread], lengths in 1..200, rewards with
+/// r_c > r_r (ODPO needs it; the others do not read them or do not care).
+rpo::pair_input<double> random_pair(std::mt19937_64& rng, double spread) {
+  std::uniform_real_distribution<double> logp(-300, -1), ratio(-spread, spread), length(1, 200), reward(-5, 5),
+      above(0.01, 10);
+  rpo::pair_input<double> in;
+  for (int i = 0; i < 2; ++i) {
+    in.logp[i] = logp(rng);
+    in.ref_logp[i] = in.logp[i] - ratio(rng);
+    in.length[i] = std::round(length(rng));
+  }
+  in.reward[1] = reward(rng);
+  in.reward[0] = in.reward[1] + above(rng);
+  return in;
+}
+
+rpo::pair_input<float> to_float(const rpo::pair_input<double>& d) {
+  rpo::pair_input<float> f;
+  for (int i = 0; i < 2; ++i) {
+    f.logp[i] = static_cast<float>(d.logp[i]);
+    f.ref_logp[i] = static_cast<float>(d.ref_logp[i]);
+    f.length[i] = static_cast<float>(d.length[i]);
+    f.reward[i] = static_cast<float>(d.reward[i]);
+  }
+  return f;
+}
+
+template <class P, class T> void check_gradients(const P& preset, const rpo::pair_input<T>& in) {
+  const auto r = rpo::value_and_grad(preset, in);
+  CAPTURE(std::string(P::name));
+  CAPTURE(in.logp[0]);
+  CAPTURE(in.logp[1]);
+  CAPTURE(in.ref_logp[0]);
+  CAPTURE(in.ref_logp[1]);
+  CAPTURE(in.length[0]);
+  CAPTURE(in.length[1]);
+  for (int i = 0; i < 2; ++i) {
+    for (auto field : {&rpo::pair_input<T>::logp, &rpo::pair_input<T>::ref_logp}) {
+      const auto loss_at = [&](T x) {
+        rpo::pair_input<T> moved = in;
+        (moved.*field)[i] = x;
+        return rpo::value_and_grad(preset, moved).loss;
+      };
+      const T analytic = field == &rpo::pair_input<T>::logp ? r.grad_logp[i] : r.grad_ref_logp[i];
+      CAPTURE(i);
+      CHECK(test::fd_relative_error(loss_at, (in.*field)[i], analytic, test::fd_floor<T>) < test::fd_tolerance<T>);
+    }
+  }
+}
+
+/// ℓ = logp − ref_logp of response i.
+double ratio(const rpo::pair_input<double>& in, int i) { return in.logp[i] - in.ref_logp[i]; }
+
+}  // namespace
+
+TEST_SUITE("methods") {
+  TEST_CASE_TEMPLATE("gradients agree with central differences at random pairs", P, rpo::exo_pair, rpo::cpo_pref,
+                     rpo::odpo, rpo::rdpo, rpo::hdpo, rpo::alphapo, rpo::fdpo_forward_kl, rpo::fdpo_js,
+                     rpo::fdpo_alpha, rpo::discopop, rpo::focalpo) {
+    std::mt19937_64 rng(101);
+    const P preset{};
+    for (double spread : {0.5, 5.0, 60.0}) {
+      for (int n = 0; n < 60; ++n) {
+        const rpo::pair_input<double> in = random_pair(rng, spread);
+        const auto r = rpo::value_and_grad(preset, in);
+        CAPTURE(spread);
+        CAPTURE(r.loss);
+        REQUIRE(std::isfinite(r.loss));
+        check_gradients(preset, in);
+        check_gradients(preset, to_float(in));
+      }
+    }
+  }
+
+  TEST_CASE("non-default parameters: gradients agree with central differences") {
+    std::mt19937_64 rng(103);
+    for (int n = 0; n < 60; ++n) {
+      const rpo::pair_input<double> in = random_pair(rng, 8.0);
+      check_gradients(rpo::exo_pair{.beta = 0.5, .epsilon = 0.2}, in);
+      check_gradients(rpo::odpo{.beta = 0.3, .alpha = 2.0}, in);
+      check_gradients(rpo::rdpo{.beta = 0.2, .alpha = -0.03}, in);
+      check_gradients(rpo::hdpo{.beta = 0.2, .alpha = 0.7}, in);
+      check_gradients(rpo::alphapo{.beta = 5, .alpha = -0.5, .gamma = 1}, in);
+      // The α score e^{−0.8ℓ} makes the loss vary on a scale of e^{−0.8ℓ}/β in logp: past |ℓ| ≈ 3 the fixed step of
+      // the differences (2^-9) is no longer small on that scale, so this one is checked on moderate log-ratios.
+      check_gradients(rpo::fdpo_alpha{.beta = 0.3, .alpha = 0.2}, random_pair(rng, 3.0));
+      check_gradients(rpo::discopop{.beta = 0.5, .tau = 2.0}, in);
+      check_gradients(rpo::focalpo{.beta = 0.5, .gamma = 3.0}, in);
+    }
+  }
+
+  TEST_CASE("each method equals its LOSSES.md formula, value and gradient, written out independently") {
+    std::mt19937_64 rng(107);
+    for (int n = 0; n < 300; ++n) {
+      const rpo::pair_input<double> in = random_pair(rng, 20.0);
+      const double lc = ratio(in, 0), lr = ratio(in, 1), delta = lc - lr;
+      const double nc = in.length[0], nr = in.length[1];
+      CAPTURE(delta);
+      {  // §1.5 EXO: σ(a)[log σ(a) − log(1−ε)] + σ(−a)[log σ(−a) − log ε]; ∂L/∂logp_c = β σ′(a)(a − a*).
+        const double beta = 0.1, eps = 1e-3, a = beta * delta, a_star = std::log((1 - eps) / eps);
+        const auto r = rpo::value_and_grad(rpo::exo_pair{.beta = beta, .epsilon = eps}, in);
+        CHECK_CLOSE(r.loss, sig(a) * (log_sig(a) - std::log1p(-eps)) + sig(-a) * (log_sig(-a) - std::log(eps)), 1e-11,
+                    1e-13);
+        const double closed_form = beta * sig(a) * sig(-a) * (a - a_star);
+        CHECK_CLOSE(r.grad_logp[0], closed_form, 1e-11, 1e-300);
+        CHECK_CLOSE(r.grad_logp[1], -closed_form, 1e-11, 1e-300);
+        CHECK_CLOSE(r.grad_ref_logp[0], -closed_form, 1e-11, 1e-300);
+      }
+      {  // §2.1 CPO's preference term: −log σ(β(logp_c − logp_r)), no reference.
+        const double u = 0.1 * (in.logp[0] - in.logp[1]);
+        const auto r = rpo::value_and_grad(rpo::cpo_pref{.beta = 0.1}, in);
+        CHECK_CLOSE(r.loss, sp(-u), 1e-12, 1e-300);
+        CHECK_CLOSE(r.grad_logp[0], -0.1 * sig(-u), 1e-12, 1e-300);
+        CHECK(r.grad_ref_logp[0] == 0);
+      }
+      {  // §4.1 ODPO: −log σ(a − α log(r_c − r_r)).
+        const double u = 0.2 * delta - 1.5 * std::log(in.reward[0] - in.reward[1]);
+        const auto r = rpo::value_and_grad(rpo::odpo{.beta = 0.2, .alpha = 1.5}, in);
+        CHECK_CLOSE(r.loss, sp(-u), 1e-12, 1e-300);
+        CHECK_CLOSE(r.grad_logp[0], -0.2 * sig(-u), 1e-12, 1e-300);
+        CHECK_CLOSE(r.grad_logp[1], 0.2 * sig(-u), 1e-12, 1e-300);
+      }
+      {  // §4.2 R-DPO: −log σ(a + α(n_c − n_r)).
+        const double u = 0.1 * delta + 0.02 * (nc - nr);
+        const auto r = rpo::value_and_grad(rpo::rdpo{.beta = 0.1, .alpha = 0.02}, in);
+        CHECK_CLOSE(r.loss, sp(-u), 1e-12, 1e-300);
+        CHECK_CLOSE(r.grad_logp[0], -0.1 * sig(-u), 1e-12, 1e-300);
+      }
+      {  // §4.17 H-DPO: u = β[(α logp_c − ref_c) − (α logp_r − ref_r)], ∂L/∂logp_c = −αβ σ(−u).
+        const double alpha = 0.8, beta = 0.1;
+        const double u = beta * ((alpha * in.logp[0] - in.ref_logp[0]) - (alpha * in.logp[1] - in.ref_logp[1]));
+        const auto r = rpo::value_and_grad(rpo::hdpo{.beta = beta, .alpha = alpha}, in);
+        CHECK_CLOSE(r.loss, sp(-u), 1e-11, 1e-300);
+        CHECK_CLOSE(r.grad_logp[0], -alpha * beta * sig(-u), 1e-11, 1e-300);
+        CHECK_CLOSE(r.grad_ref_logp[1], -beta * sig(-u), 1e-11, 1e-300);
+      }
+      {  // §2.1 AlphaPO: u = β(r_α(ā_c) − r_α(ā_r)) − γ, r_α(ā) = (1 − e^{−αā})/α; ∂L/∂ā_c = −βσ(−u)e^{−αā_c}.
+        const double alpha = 0.25, beta = 2.5, gamma = 0.1;
+        const double ac = in.logp[0] / nc, ar = in.logp[1] / nr;
+        if (alpha * std::fabs(ac) < 80 && alpha * std::fabs(ar) < 80) {
+          const auto shape = [&](double x) { return (1 - std::exp(-alpha * x)) / alpha; };
+          const double u = beta * (shape(ac) - shape(ar)) - gamma;
+          const auto r = rpo::value_and_grad(rpo::alphapo{.beta = beta, .alpha = alpha, .gamma = gamma}, in);
+          CHECK_CLOSE(r.loss, sp(-u), 1e-10, 1e-300);
+          CHECK_CLOSE(r.grad_logp[0], -beta * sig(-u) * std::exp(-alpha * ac) / nc, 1e-10, 1e-300);
+          CHECK_CLOSE(r.grad_logp[1], beta * sig(-u) * std::exp(-alpha * ar) / nr, 1e-10, 1e-300);
+        }
+      }
+      {  // §1.15 f-DPO: u = β(ψ(ℓ_c) − ψ(ℓ_r)), ∂L/∂logp_c = −βσ(−u)ψ′(ℓ_c), ∂L/∂logp_r = +βσ(−u)ψ′(ℓ_r).
+        const double beta = 0.1;
+        const auto check = [&](const auto& preset, auto psi, auto dpsi) {
+          const double u = beta * (psi(lc) - psi(lr));
+          const auto r = rpo::value_and_grad(preset, in);
+          CHECK_CLOSE(r.loss, sp(-u), 1e-10, 1e-300);
+          CHECK_CLOSE(r.grad_logp[0], -beta * sig(-u) * dpsi(lc), 1e-10, 1e-300);
+          CHECK_CLOSE(r.grad_logp[1], beta * sig(-u) * dpsi(lr), 1e-10, 1e-300);
+        };
+        check(rpo::fdpo_forward_kl{.beta = beta}, [](double l) { return -std::exp(-l); },
+              [](double l) { return std::exp(-l); });
+        check(rpo::fdpo_js{.beta = beta}, [](double l) { return log_sig(l); }, [](double l) { return sig(-l); });
+        const double alpha = 0.3;
+        check(rpo::fdpo_alpha{.beta = beta, .alpha = alpha},
+              [&](double l) { return std::exp((alpha - 1) * l) / (alpha - 1); },
+              [&](double l) { return std::exp((alpha - 1) * l); });
+      }
+      {  // §1.12 DiscoPOP: m = σ(a/τ), L = (1−m)softplus(−a) + m e^{−a}, and its gradient as LOSSES.md writes it.
+        const double beta = 0.1, tau = 0.05, a = beta * delta, m = sig(a / tau);
+        if (std::fabs(a) < 30) {
+          const double value = (1 - m) * sp(-a) + m * std::exp(-a);
+          const double slope =
+              -(1 - m) * sig(-a) - m * std::exp(-a) + (m * (1 - m) / tau) * (std::exp(-a) - sp(-a));
+          const auto r = rpo::value_and_grad(rpo::discopop{.beta = beta, .tau = tau}, in);
+          CHECK_CLOSE(r.loss, value, 1e-10, 1e-13);
+          CHECK_CLOSE(r.grad_logp[0], beta * slope, 1e-9, 1e-13);
+          CHECK_CLOSE(r.grad_logp[1], -beta * slope, 1e-9, 1e-13);
+        }
+      }
+      {  // §4.5 FocalPO: P = σ(a), L = −P^γ log P, ∂L/∂a = −P^γ(1−P)(γ log P + 1).
+        const double beta = 0.1, gamma = 0.5, a = beta * delta, p = sig(a);
+        const auto r = rpo::value_and_grad(rpo::focalpo{.beta = beta, .gamma = gamma}, in);
+        CHECK_CLOSE(r.loss, -std::pow(p, gamma) * log_sig(a), 1e-11, 1e-300);
+        CHECK_CLOSE(r.grad_logp[0], -beta * std::pow(p, gamma) * sig(-a) * (gamma * log_sig(a) + 1), 1e-10, 1e-300);
+      }
+    }
+  }
+
+  TEST_CASE("the reductions the catalogue states: each method at its neutral parameter is the method it extends") {
+    std::mt19937_64 rng(109);
+    const auto same = [](const auto& x, const auto& y, double rtol) {
+      CHECK_CLOSE(x.loss, y.loss, rtol, 1e-300);
+      CHECK_CLOSE(x.grad_logp[0], y.grad_logp[0], rtol, 1e-300);
+      CHECK_CLOSE(x.grad_logp[1], y.grad_logp[1], rtol, 1e-300);
+      CHECK_CLOSE(x.grad_ref_logp[0], y.grad_ref_logp[0], rtol, 1e-300);
+    };
+    for (int n = 0; n < 200; ++n) {
+      const rpo::pair_input<double> in = random_pair(rng, 30.0);
+      const auto dpo = rpo::value_and_grad(rpo::dpo{.beta = 0.2}, in);
+      same(rpo::value_and_grad(rpo::hdpo{.beta = 0.2, .alpha = 1}, in), dpo, 1e-13);          // §4.17: α = 1
+      same(rpo::value_and_grad(rpo::rdpo{.beta = 0.2, .alpha = 0}, in), dpo, 1e-13);          // §4.2: α = 0
+      same(rpo::value_and_grad(rpo::odpo{.beta = 0.2, .alpha = 0}, in), dpo, 1e-13);          // §4.1: α = 0
+      same(rpo::value_and_grad(rpo::fdpo_alpha{.beta = 0.2, .alpha = 1}, in), dpo, 1e-13);    // §1.15: reverse KL
+      same(rpo::value_and_grad(rpo::focalpo{.beta = 0.2, .gamma = 0}, in), dpo, 1e-13);       // §4.5: γ = 0
+      // §2.1: AlphaPO at α = 0 is SimPO, with the same β and γ.
+      same(rpo::value_and_grad(rpo::alphapo{.beta = 2, .alpha = 0, .gamma = 0.4}, in),
+           rpo::value_and_grad(rpo::simpo{.beta = 2, .gamma = 0.4}, in), 1e-13);
+      // §1.5: EXO-pair is NeMo's rpo_fwd_kl with the label-derived target b = logit(1 − ε): here η(r_c − r_r) = b.
+      const double eps = 0.01, b = std::log((1 - eps) / eps);
+      rpo::pair_input<double> labelled = in;
+      labelled.reward[0] = b;
+      labelled.reward[1] = 0;
+      same(rpo::value_and_grad(rpo::exo_pair{.beta = 0.2, .epsilon = eps}, in),
+           rpo::value_and_grad(rpo::rpo_fwd{.beta = 0.2, .eta = 1}, labelled), 1e-12);
+    }
+  }
+
+  TEST_CASE_TEMPLATE("finite loss and gradients at extreme inputs: |logp| up to 1e4 (float) and 1e15 (double)", T,
+                     float, double) {
+    const double top = std::is_same_v<T, float> ? 1e4 : 1e15;
+    for (double x : {-top, -top / 3, -100.0, -1.0, 0.0, 1.0, 100.0, top / 7, top}) {
+      for (double y : {-top, -2.0, 0.0, top / 5}) {
+        CAPTURE(x);
+        CAPTURE(y);
+        // β = 1: ℓ_c = x and ℓ_r = y are the log-ratios (DiscoPOP's e^{−a}, forward KL's e^{−ℓ}), and ā = logp/1
+        // (AlphaPO's e^{−αā}); logp ≤ 0 where a log-prob must be.
+        const rpo::pair_input<T> in{.logp = {static_cast<T>(-std::fabs(x)), static_cast<T>(-std::fabs(y))},
+                                    .ref_logp = {static_cast<T>(-std::fabs(x) - x), static_cast<T>(-std::fabs(y) - y)},
+                                    .length = {T(1), T(1)},
+                                    .reward = {T(2), T(1)}};
+        const auto each = [&](const auto& preset) {
+          const auto r = rpo::value_and_grad(preset, in);
+          CHECK(std::isfinite(r.loss));
+          CHECK(std::isfinite(r.grad_logp[0]));
+          CHECK(std::isfinite(r.grad_logp[1]));
+          CHECK(std::isfinite(r.grad_ref_logp[0]));
+          CHECK(std::isfinite(r.grad_ref_logp[1]));
+        };
+        each(rpo::exo_pair{.beta = 1, .epsilon = 1e-30});  // log ε = −69
+        each(rpo::exo_pair{.beta = 1});
+        each(rpo::cpo_pref{.beta = 1});
+        each(rpo::odpo{.beta = 1});
+        each(rpo::rdpo{.beta = 1});
+        each(rpo::hdpo{.beta = 1, .alpha = 0.5});
+        each(rpo::alphapo{.beta = 1});
+        each(rpo::alphapo{.beta = 1, .alpha = -0.5});
+        each(rpo::fdpo_forward_kl{.beta = 1e-3});  // e^{−ℓ} clamped at e^80
+        each(rpo::fdpo_js{.beta = 1});
+        each(rpo::fdpo_alpha{.beta = 1e-3, .alpha = 0.1});
+        each(rpo::discopop{.beta = 1});  // exp(log σ(a/τ) − a), never e^{−a} alone
+        each(rpo::focalpo{.beta = 1, .gamma = 2});
+      }
+    }
+  }
+
+  TEST_CASE("ODPO needs r_c > r_r, and says so naming the rewards") {
+    const rpo::pair_input<double> tie{.logp = {-3, -4}, .ref_logp = {-3, -4}, .reward = {1, 1}};
+    test::expect_error<std::domain_error>([&] { (void)rpo::value_and_grad(rpo::odpo{}, tie); },
+                                          {"rpo::odpo: group 0 (responses 0 to 1) needs the chosen response's explicit "
+                                           "reward above the others'"});
+    const rpo::pair_input<double> swapped{.logp = {-3, -4}, .ref_logp = {-3, -4}, .reward = {0.5, 2}};
+    test::expect_error<std::domain_error>([&] { (void)rpo::value_and_grad(rpo::odpo{}, swapped); },
+                                          {"reward[0] = 0.5 and reward[1] = 2"});
+  }
+
+  TEST_CASE("invalid parameters are refused, naming the parameter and its value") {
+    const rpo::pair_input<double> in{.logp = {-3, -4}, .ref_logp = {-3, -4}, .length = {2, 3}, .reward = {2, 1}};
+    const auto refuses = [&](const auto& preset, const std::string& message) {
+      test::expect_error<std::invalid_argument>([&] { (void)rpo::value_and_grad(preset, in); }, {message.c_str()});
+    };
+    refuses(rpo::exo_pair{.epsilon = 0}, "rpo::exo_pair: epsilon must be in (0, 0.5]");
+    refuses(rpo::odpo{.alpha = -1}, "rpo::odpo: alpha must be finite and >= 0, but got alpha = -1");
+    refuses(rpo::rdpo{.alpha = std::numeric_limits<double>::infinity()}, "rpo::rdpo: alpha must be finite");
+    refuses(rpo::hdpo{.alpha = 0}, "rpo::hdpo: alpha must be finite and > 0, but got alpha = 0");
+    refuses(rpo::alphapo{.beta = -2}, "rpo::alphapo: beta must be finite and > 0, but got beta = -2");
+    refuses(rpo::fdpo_alpha{.alpha = 1.5}, "rpo::fdpo_alpha: alpha must be in (0, 1], but got alpha = 1.5");
+    refuses(rpo::discopop{.tau = 0}, "rpo::discopop: tau must be finite and > 0, but got tau = 0");
+    refuses(rpo::focalpo{.gamma = -0.5}, "rpo::focalpo: gamma must be finite and >= 0, but got gamma = -0.5");
+  }
+}
