@@ -9,6 +9,7 @@
 #include "rpo/config.hpp"
 #include "rpo/distance.hpp"
 #include "rpo/errors.hpp"
+#include "rpo/extension.hpp"
 #include "rpo/loss.hpp"
 #include "rpo/math.hpp"
 #include "rpo/presets.hpp"

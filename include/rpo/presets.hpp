@@ -5,6 +5,10 @@
 //   rpo::rpo_sq, rpo::rpo_fwd, rpo::rpo_bwd,
 //   rpo::exo_pair, rpo::cpo_pref, rpo::odpo, rpo::rdpo, rpo::hdpo, rpo::alphapo, rpo::fdpo_forward_kl, rpo::fdpo_js,
 //   rpo::fdpo_alpha, rpo::discopop, rpo::focalpo (the catalogue's methods that fit the template, LOSSES.md §1–4).
+// Public names (weighted sums with the NLL term, rpo/extension.hpp): rpo::cpo, rpo::irpo, rpo::mpo.
+// Public names (outside the template, rpo/extension.hpp; docs/methods.md says why each is outside):
+//   rpo::robust_dpo, rpo::nca_pair, rpo::bco_pair, rpo::sppo_hard, rpo::apo_zero, rpo::apo_down, rpo::dpop,
+//   rpo::dpo_shift.
 // Public names (groups of K ≥ 2 responses, given by offsets; each is its pairwise counterpart at K = 2):
 //   rpo::rpo_sqloo, rpo::rpo_sqpairs, rpo::rpo_softmax_bwd, rpo::rpo_softmax_fwd, rpo::infonca,
 //   rpo::listwise_dpo, rpo::dpo_best_worst.
@@ -16,6 +20,7 @@
 
 #include "rpo/concepts.hpp"
 #include "rpo/distance.hpp"
+#include "rpo/extension.hpp"
 #include "rpo/loss.hpp"
 #include "rpo/reward.hpp"
 #include "rpo/sampling.hpp"
@@ -339,6 +344,142 @@ struct focalpo {
   double gamma = 0.05;  ///< γ ≥ 0 (LOSSES.md gives no value; the paper fixes one small γ)
   using composition = loss<distance::focal, reward::implicit, target::hard_label, sampling::pair>;
   constexpr composition compose() const noexcept { return {.distance = {.gamma = gamma}, .reward = {.beta = beta}}; }
+};
+
+// ===========================================================================================================
+// Weighted sums with the NLL term (LOSSES.md §1.13, §1.18, §2.1): rpo::sum of compositions
+// ===========================================================================================================
+
+/// CPO (Xu et al. 2024; TRL `CPOTrainer` with `cpo_alpha` = λ): cpo_pref + λ·NLL(chosen), the NLL per sample and per
+/// token (−logp_c/n_c; TRL takes one token mean over the batch).  LOSSES.md §2.1, §1.13.  @sa docs/methods.md#cpo
+struct cpo {
+  static constexpr const char* name = "rpo::cpo";
+  double beta = 0.1;    ///< β > 0 (TRL's `CPOConfig`: 0.1)
+  double lambda = 1.0;  ///< λ ≥ 0, the NLL weight (TRL's `cpo_alpha`: 1)
+  using composition = sum<cpo_pref::composition, nll>;
+  constexpr composition compose() const noexcept {
+    return {.first = cpo_pref{.beta = beta}.compose(), .second = {}, .first_weight = 1, .second_weight = lambda};
+  }
+  /// λ must be finite and >= 0.
+  constexpr parameter_error check() const noexcept { return require_nonnegative("lambda", lambda); }
+};
+
+/// Iterative RPO's loss (Pang et al. 2024, v3; TRL `loss_type=["sigmoid","sft"]`, `loss_weights=[1, α]`, formerly
+/// `rpo_alpha`): DPO + α·NLL(chosen), the NLL −logp_c/n_c with α on the NLL as in the paper's v3. Unrelated to
+/// reward-aware preference optimization.  LOSSES.md §1.13, §7.5.  @sa docs/methods.md#irpo
+struct irpo {
+  static constexpr const char* name = "rpo::irpo";
+  double beta = 0.1;   ///< β > 0
+  double alpha = 1.0;  ///< α ≥ 0, the NLL weight (the paper's 1)
+  using composition = sum<dpo::composition, nll>;
+  constexpr composition compose() const noexcept {
+    return {.first = dpo{.beta = beta}.compose(), .second = {}, .first_weight = 1, .second_weight = alpha};
+  }
+  /// α must be finite and >= 0.
+  constexpr parameter_error check() const noexcept { return require_nonnegative("alpha", alpha); }
+};
+
+/// Mixed preference optimisation (Wang et al. 2024, arXiv 2411.10442; TRL `loss_type=["sigmoid","bco_pair","sft"]`,
+/// `loss_weights=[0.8, 0.2, 1.0]`): w_p·DPO + w_q·BCO-pair + w_g·NLL(chosen), one β for both preference terms.
+/// LOSSES.md §1.18.  @sa docs/methods.md#mpo
+struct mpo {
+  static constexpr const char* name = "rpo::mpo";
+  double beta = 0.1;        ///< β > 0
+  double preference = 0.8;  ///< w_p ≥ 0, the weight of DPO
+  double quality = 0.2;     ///< w_q ≥ 0, the weight of BCO-pair
+  double generation = 1.0;  ///< w_g ≥ 0, the weight of the NLL
+  using composition = sum<dpo::composition, sum<extension::pairwise<extension::bco>, nll>>;
+  constexpr composition compose() const noexcept {
+    return {.first = dpo{.beta = beta}.compose(),
+            .second = {.first = {.kernel = {.beta = beta}}, .second = {}, .first_weight = quality,
+                       .second_weight = generation},
+            .first_weight = preference,
+            .second_weight = 1};
+  }
+  /// The weights must be finite and >= 0.
+  constexpr parameter_error check() const noexcept {
+    if (auto e = require_nonnegative("preference", preference)) return e;
+    if (auto e = require_nonnegative("quality", quality)) return e;
+    return require_nonnegative("generation", generation);
+  }
+};
+
+// ===========================================================================================================
+// Outside the template (LOSSES.md §0.4's criterion): rpo::extension::pairwise kernels
+// ===========================================================================================================
+
+/// Robust DPO (Chowdhury et al. 2024; TRL `robust`). Outside: a signed combination of D_bwd(a‖∞) and D_bwd(−a‖∞),
+/// unbounded below.  LOSSES.md §1.7.  @sa docs/methods.md#robust_dpo
+struct robust_dpo {
+  static constexpr const char* name = "rpo::robust_dpo";
+  double beta = 0.1;     ///< β > 0
+  double epsilon = 0.1;  ///< ε ∈ [0, 0.5), the label-flip rate (the paper's 0.1)
+  using composition = extension::pairwise<extension::robust>;
+  constexpr composition compose() const noexcept { return {.kernel = {.beta = beta, .epsilon = epsilon}}; }
+};
+
+/// NCA, pairwise (Chen et al. 2024; TRL `nca_pair`). Outside: absolute terms.  LOSSES.md §1.6.
+/// @sa docs/methods.md#nca_pair
+struct nca_pair {
+  static constexpr const char* name = "rpo::nca_pair";
+  double beta = 0.01;  ///< β > 0 (the paper's 0.01)
+  using composition = extension::pairwise<extension::nca>;
+  constexpr composition compose() const noexcept { return {.kernel = {.beta = beta}}; }
+};
+
+/// BCO, pairwise, TRL v1's form without δ (`bco_pair`). Outside: pointwise.  LOSSES.md §1.8.
+/// @sa docs/methods.md#bco_pair
+struct bco_pair {
+  static constexpr const char* name = "rpo::bco_pair";
+  double beta = 0.1;  ///< β > 0
+  using composition = extension::pairwise<extension::bco>;
+  constexpr composition compose() const noexcept { return {.kernel = {.beta = beta}}; }
+};
+
+/// SPPO with hard labels (Wu et al. 2024; TRL `sppo_hard`). Outside: pointwise squared.  LOSSES.md §1.9.
+/// @sa docs/methods.md#sppo_hard
+struct sppo_hard {
+  static constexpr const char* name = "rpo::sppo_hard";
+  double beta = 0.1;  ///< β > 0
+  using composition = extension::pairwise<extension::sppo_hard>;
+  constexpr composition compose() const noexcept { return {.kernel = {.beta = beta}}; }
+};
+
+/// APO-zero (D'Oosterlinck et al. 2024; TRL `apo_zero`). Outside: anchored.  LOSSES.md §1.11.
+/// @sa docs/methods.md#apo_zero
+struct apo_zero {
+  static constexpr const char* name = "rpo::apo_zero";
+  double beta = 0.1;  ///< β > 0
+  using composition = extension::pairwise<extension::apo_zero>;
+  constexpr composition compose() const noexcept { return {.kernel = {.beta = beta}}; }
+};
+
+/// APO-down (TRL `apo_down`). Outside: anchored.  LOSSES.md §1.11.  @sa docs/methods.md#apo_down
+struct apo_down {
+  static constexpr const char* name = "rpo::apo_down";
+  double beta = 0.1;  ///< β > 0
+  using composition = extension::pairwise<extension::apo_down>;
+  constexpr composition compose() const noexcept { return {.kernel = {.beta = beta}}; }
+};
+
+/// DPO-Positive (Smaug; Pal et al. 2024), the penalty inside the sigmoid. Outside: a one-sided absolute anchor.
+/// LOSSES.md §4.3, §7.9.  @sa docs/methods.md#dpop
+struct dpop {
+  static constexpr const char* name = "rpo::dpop";
+  double beta = 0.1;     ///< β > 0
+  double lambda = 50.0;  ///< λ ≥ 0 (the paper's 50)
+  using composition = extension::pairwise<extension::dpop>;
+  constexpr composition compose() const noexcept { return {.kernel = {.beta = beta, .lambda = lambda}}; }
+};
+
+/// DPO-Shift (Yang et al. 2025) with a fixed λ. Outside for λ ≠ 1: asymmetric.  LOSSES.md §4.15.
+/// @sa docs/methods.md#dpo_shift
+struct dpo_shift {
+  static constexpr const char* name = "rpo::dpo_shift";
+  double beta = 0.1;     ///< β > 0
+  double lambda = 0.95;  ///< λ ∈ (0, 1]
+  using composition = extension::pairwise<extension::dpo_shift>;
+  constexpr composition compose() const noexcept { return {.kernel = {.beta = beta, .lambda = lambda}}; }
 };
 
 }  // namespace rpo

@@ -31,6 +31,7 @@
 #include "rpo/concepts.hpp"
 #include "rpo/distance.hpp"
 #include "rpo/errors.hpp"
+#include "rpo/extension.hpp"
 #include "rpo/loss.hpp"
 #include "rpo/presets.hpp"
 #include "rpo/reward.hpp"
@@ -462,7 +463,49 @@ inline const auto& presets() {
                                 {{"beta", &discopop::beta, "beta > 0"}, {"tau", &discopop::tau, "tau > 0"}}},
       preset_entry<focalpo, 2>{"focalpo", "FocalPO (Liu et al. 2025): -sigma(a)^gamma log sigma(a); LOSSES.md 4.5",
                                "reward.beta = beta, distance.gamma = gamma",
-                               {{"beta", &focalpo::beta, "beta > 0"}, {"gamma", &focalpo::gamma, "gamma >= 0"}}});
+                               {{"beta", &focalpo::beta, "beta > 0"}, {"gamma", &focalpo::gamma, "gamma >= 0"}}},
+      // Weighted sums with the NLL term -logp_c/n_c (rpo::sum, rpo::nll; LOSSES.md 1.13, 1.18, 2.1).
+      preset_entry<cpo, 2>{"cpo", "CPO (Xu et al. 2024): cpo_pref + lambda * NLL(chosen); LOSSES.md 2.1",
+                           "first: reward.beta = beta; second_weight = lambda",
+                           {{"beta", &cpo::beta, "beta > 0"}, {"lambda", &cpo::lambda, "NLL weight >= 0"}}},
+      preset_entry<irpo, 2>{"irpo",
+                            "Iterative RPO (Pang et al. 2024, v3; TRL's old rpo_alpha): DPO + alpha * NLL(chosen); "
+                            "LOSSES.md 1.13",
+                            "first: reward.beta = beta; second_weight = alpha",
+                            {{"beta", &irpo::beta, "beta > 0"}, {"alpha", &irpo::alpha, "NLL weight >= 0"}}},
+      preset_entry<mpo, 4>{"mpo",
+                           "mixed preference optimisation (Wang et al. 2024): w_p DPO + w_q BCO-pair + w_g NLL; "
+                           "LOSSES.md 1.18",
+                           "beta in both preference terms; first_weight = preference, then quality, generation",
+                           {{"beta", &mpo::beta, "beta > 0"},
+                            {"preference", &mpo::preference, "weight of DPO >= 0"},
+                            {"quality", &mpo::quality, "weight of BCO-pair >= 0"},
+                            {"generation", &mpo::generation, "weight of the NLL >= 0"}}},
+      // Outside the template (rpo::extension::pairwise; LOSSES.md 0.4's criterion).
+      preset_entry<robust_dpo, 2>{"robust_dpo",
+                                  "robust DPO (Chowdhury et al. 2024): ((1-eps) sp(-a) - eps sp(a))/(1-2eps); "
+                                  "LOSSES.md 1.7",
+                                  "kernel.beta = beta, kernel.epsilon = epsilon",
+                                  {{"beta", &robust_dpo::beta, "beta > 0"},
+                                   {"epsilon", &robust_dpo::epsilon, "label-flip rate in [0, 0.5)"}}},
+      preset_entry<nca_pair, 1>{"nca_pair", "NCA, pairwise (Chen et al. 2024); LOSSES.md 1.6", "kernel.beta = beta",
+                                {{"beta", &nca_pair::beta, "beta > 0"}}},
+      preset_entry<bco_pair, 1>{"bco_pair", "BCO, pairwise, TRL v1 (no delta); LOSSES.md 1.8", "kernel.beta = beta",
+                                {{"beta", &bco_pair::beta, "beta > 0"}}},
+      preset_entry<sppo_hard, 1>{"sppo_hard", "SPPO, hard labels (Wu et al. 2024, Eq. 4.7); LOSSES.md 1.9",
+                                 "kernel.beta = beta", {{"beta", &sppo_hard::beta, "beta > 0"}}},
+      preset_entry<apo_zero, 1>{"apo_zero", "APO-zero (D'Oosterlinck et al. 2024, Eq. 7); LOSSES.md 1.11",
+                                "kernel.beta = beta", {{"beta", &apo_zero::beta, "beta > 0"}}},
+      preset_entry<apo_down, 1>{"apo_down", "APO-down (D'Oosterlinck et al. 2024, Eq. 8); LOSSES.md 1.11",
+                                "kernel.beta = beta", {{"beta", &apo_down::beta, "beta > 0"}}},
+      preset_entry<dpop, 2>{"dpop",
+                            "DPO-Positive / Smaug (Pal et al. 2024): penalty inside the sigmoid; LOSSES.md 4.3",
+                            "kernel.beta = beta, kernel.lambda = lambda",
+                            {{"beta", &dpop::beta, "beta > 0"}, {"lambda", &dpop::lambda, "penalty >= 0"}}},
+      preset_entry<dpo_shift, 2>{"dpo_shift", "DPO-Shift (Yang et al. 2025), fixed lambda; LOSSES.md 4.15",
+                                 "kernel.beta = beta, kernel.lambda = lambda",
+                                 {{"beta", &dpo_shift::beta, "beta > 0"},
+                                  {"lambda", &dpo_shift::lambda, "in (0, 1] (1: DPO)"}}});
   return table;
 }
 
@@ -579,10 +622,24 @@ template <class F, class... Ts> auto visit(type_list<Ts...>, int index, F&& f) {
   return R(std::move(*out));
 }
 
-/// "distance::..., reward::..., target::..., sampling::..." of a composition.
+/// "distance::..., reward::..., target::..., sampling::..." of an rpo::loss; for the other compositions (rpo::sum,
+/// rpo::nll, rpo::extension::pairwise) what they are, and for an extension why it is outside the template.
+template <Composition C> std::string composition_of();
+template <class A, class B> std::string describe(std::type_identity<sum<A, B>>) {
+  return "sum<" + composition_of<A>() + "; " + composition_of<B>() + ">";
+}
+inline std::string describe(std::type_identity<nll>) { return "nll (-logp_c/n_c, outside: a regulariser)"; }
+template <class K> std::string describe(std::type_identity<extension::pairwise<K>>) {
+  return std::string("extension::pairwise<extension::") + K::label + "> (outside: " + K::outside + ")";
+}
 template <Composition C> std::string composition_of() {
-  return std::string(component<typename C::distance_type>::type) + ", " + component<typename C::reward_type>::type +
-         ", " + std::string(component<typename C::target_type>::type) + ", " + component<typename C::sampling_type>::type;
+  if constexpr (is_loss_v<C>) {
+    return std::string(component<typename C::distance_type>::type) + ", " + component<typename C::reward_type>::type +
+           ", " + std::string(component<typename C::target_type>::type) + ", " +
+           component<typename C::sampling_type>::type;
+  } else {
+    return describe(std::type_identity<C>{});
+  }
 }
 
 }  // namespace detail::spec

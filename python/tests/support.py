@@ -134,6 +134,9 @@ def random_batch(loss, groups, rng, dtype=np.float64, all_fields=False, offsets=
     formulas stay accurate. Float fields have `dtype`."""
     if not is_group_loss(loss):
         fields = _pair_fields(groups, rng)
+        if loss.name == "odpo":   # its offset log(r_c - r_r) needs the chosen reward above the rejected one
+            pairs = fields["reward"].reshape(-1, 2)
+            fields["reward"] = np.stack([pairs.max(axis=1), pairs.min(axis=1)], axis=1).reshape(-1)
         if offsets:
             fields["offsets"] = pair_offsets(groups)
     else:

@@ -33,12 +33,15 @@ COUNT = 10  # the count of reduction="sum_over"
 # Non-default parameters of each preset, as far as rpo.losses() names them: a multiple of the default, or for
 # parameters whose default is 0 or that have a bounded range, a fixed value.
 OTHER_VALUES = {"epsilon": "0.3", "gamma": "0.75", "eta": "2.5"}
+# The same for a parameter whose range depends on the preset (both bounded by 1).
+OTHER_PRESET_VALUES = {("fdpo_alpha", "alpha"): "0.25", ("dpo_shift", "lambda"): "0.75"}
 
 
 def other_spec(info):
     values = []
     for p in info["parameters"]:
-        value = OTHER_VALUES.get(p["name"], repr(float(p["default"]) * 2.5))
+        value = OTHER_PRESET_VALUES.get((info["name"], p["name"]),
+                                        OTHER_VALUES.get(p["name"], repr(float(p["default"]) * 2.5)))
         values.append(f"{p['name']}={value}")
     return f"{info['name']}({', '.join(values)})"
 

@@ -202,6 +202,72 @@ PRESETS = {
                 lambda p: _component("focal", "implicit", p["beta"], "hard", distance_params={"gamma": p["gamma"]})),
 }
 
+# Losses beside the template (methods.md, "Outside the template" and "Weighted sums"), from LOSSES.md's formulas.
+# A pair's log-ratios l_c = logp_c - ref_c and l_r = logp_r - ref_r; a = beta (l_c - l_r). Each returns (G,) losses.
+def _log_ratios(logp, ref_logp):
+    return logp[:, 0] - ref_logp[:, 0], logp[:, 1] - ref_logp[:, 1]
+
+
+OUTSIDE = {
+    # §1.7 robust DPO: [(1 - eps) softplus(-a) - eps softplus(a)] / (1 - 2 eps)
+    "robust_dpo": lambda p, lc, lr, **_: ((1 - p["epsilon"]) * softplus(-p["beta"] * (lc - lr))
+                                           - p["epsilon"] * softplus(p["beta"] * (lc - lr))) / (1 - 2 * p["epsilon"]),
+    # §1.6 NCA-pair: -log sigma(beta l_c) - 1/2 log sigma(-beta l_c) - 1/2 log sigma(-beta l_r)
+    "nca_pair": lambda p, lc, lr, **_: (-F.logsigmoid(p["beta"] * lc) - 0.5 * F.logsigmoid(-p["beta"] * lc)
+                                         - 0.5 * F.logsigmoid(-p["beta"] * lr)),
+    # §1.8 BCO-pair (TRL v1, no delta): -log sigma(beta l_c) - log sigma(-beta l_r)
+    "bco_pair": lambda p, lc, lr, **_: -F.logsigmoid(p["beta"] * lc) - F.logsigmoid(-p["beta"] * lr),
+    # §1.9 SPPO-hard: (l_c - 1/(2 beta))^2 + (l_r + 1/(2 beta))^2
+    "sppo_hard": lambda p, lc, lr, **_: (lc - 0.5 / p["beta"]) ** 2 + (lr + 0.5 / p["beta"]) ** 2,
+    # §1.11 APO-zero: 1 - sigma(beta l_c) + sigma(beta l_r); APO-down: sigma(beta l_c) + 1 - sigma(a)
+    "apo_zero": lambda p, lc, lr, **_: 1 - torch.sigmoid(p["beta"] * lc) + torch.sigmoid(p["beta"] * lr),
+    "apo_down": lambda p, lc, lr, **_: torch.sigmoid(p["beta"] * lc) + 1 - torch.sigmoid(p["beta"] * (lc - lr)),
+    # §4.3 DPOP: -log sigma(beta (Delta - lambda max(0, ref_c - logp_c))), the penalty inside the sigmoid
+    "dpop": lambda p, lc, lr, logp, ref_logp: -F.logsigmoid(
+        p["beta"] * (lc - lr - p["lambda"] * torch.relu(ref_logp[:, 0] - logp[:, 0]))),
+    # §4.15 DPO-Shift: -log sigma(beta (l_c - lambda l_r))
+    "dpo_shift": lambda p, lc, lr, **_: -F.logsigmoid(p["beta"] * (lc - p["lambda"] * lr)),
+}
+
+
+def _outside(name):
+    """The description of a loss outside the template: it reads logp and ref_logp; it is drawn as DPO with its beta
+    is drawn (draw_as), so that the golden pairs cover large and small a = beta (l_c - l_r)."""
+    return lambda p: {"kind": "outside", "formula": name, "params": dict(p), "sampling": "pair", "gamma": 0.0,
+                      "inputs": ("logp", "ref_logp"),
+                      "draw_as": _component("bwd_kl", "implicit", p["beta"], "hard")}
+
+
+def _weighted(terms):
+    """A weighted sum [(weight, desc)] of pairwise losses (methods.md#sum); it reads what its terms read."""
+    inputs = tuple(f for f in ("logp", "ref_logp", "length", "reward") if any(f in d["inputs"] for _, d in terms))
+    draw_as = next((d.get("draw_as", d) for _, d in terms if d["kind"] != "nll"), None)
+    return {"kind": "sum", "terms": terms, "sampling": "pair", "gamma": 0.0, "inputs": inputs, "draw_as": draw_as}
+
+
+NLL = {"kind": "nll", "sampling": "pair", "gamma": 0.0, "inputs": ("logp", "length")}   # -logp_c / n_c (§1.13)
+
+PRESETS.update({
+    # Weighted sums with the NLL of the chosen response (LOSSES.md §2.1, §1.13, §1.18).
+    "cpo": ({"beta": 0.1, "lambda": 1.0},
+            lambda p: _weighted([(1.0, PRESETS["cpo_pref"][1]({"beta": p["beta"]})), (p["lambda"], NLL)])),
+    "irpo": ({"beta": 0.1, "alpha": 1.0},
+             lambda p: _weighted([(1.0, PRESETS["dpo"][1]({"beta": p["beta"]})), (p["alpha"], NLL)])),
+    "mpo": ({"beta": 0.1, "preference": 0.8, "quality": 0.2, "generation": 1.0},
+            lambda p: _weighted([(p["preference"], PRESETS["dpo"][1]({"beta": p["beta"]})),
+                                 (p["quality"], _outside("bco_pair")({"beta": p["beta"]})),
+                                 (p["generation"], NLL)])),
+    # Outside the template (LOSSES.md §0.4's criterion).
+    "robust_dpo": ({"beta": 0.1, "epsilon": 0.1}, _outside("robust_dpo")),
+    "nca_pair": ({"beta": 0.01}, _outside("nca_pair")),
+    "bco_pair": ({"beta": 0.1}, _outside("bco_pair")),
+    "sppo_hard": ({"beta": 0.1}, _outside("sppo_hard")),
+    "apo_zero": ({"beta": 0.1}, _outside("apo_zero")),
+    "apo_down": ({"beta": 0.1}, _outside("apo_down")),
+    "dpop": ({"beta": 0.1, "lambda": 50.0}, _outside("dpop")),
+    "dpo_shift": ({"beta": 0.1, "lambda": 0.95}, _outside("dpo_shift")),
+})
+
 # The rule each numeric parameter must satisfy (presets.md "Checks", reward.md, target.md).
 PARAMETER_RULES = {
     "beta": ("finite and > 0", lambda v: v > 0),
@@ -216,11 +282,17 @@ PARAMETER_RULES = {
     "value": ("finite", lambda v: True),
     "gamma": ("finite", lambda v: True),
     "focal_gamma": ("finite and >= 0", lambda v: v >= 0),
+    "lambda": ("finite and >= 0", lambda v: v >= 0),
+    "weight": ("finite and >= 0", lambda v: v >= 0),
+    "robust_epsilon": ("in [0, 0.5)", lambda v: 0 <= v < 0.5),
+    "shift_lambda": ("in (0, 1]", lambda v: 0 < v <= 1),
 }
 # Parameters whose rule depends on the preset (presets.md, "Checks"): preset -> {parameter: rule key}.
 PRESET_PARAMETER_RULES = {"odpo": {"alpha": "offset_alpha"}, "rdpo": {"alpha": "shape_alpha"},
                           "alphapo": {"alpha": "shape_alpha"}, "fdpo_alpha": {"alpha": "f_alpha"},
-                          "focalpo": {"gamma": "focal_gamma"}}
+                          "focalpo": {"gamma": "focal_gamma"}, "irpo": {"alpha": "weight"},
+                          "mpo": {"preference": "weight", "quality": "weight", "generation": "weight"},
+                          "robust_dpo": {"epsilon": "robust_epsilon"}, "dpo_shift": {"lambda": "shift_lambda"}}
 
 _SPEC = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?\s*", re.DOTALL)
 
@@ -431,7 +503,16 @@ def pair_gaps(desc, logp, ref_logp=None, length=None, reward=None):
 
 
 def pair_losses(desc, logp, ref_logp=None, length=None, reward=None):
-    """D(a - gamma || b) of each pair, shape (G,) (sampling.md#pair, loss.md)."""
+    """D(a - gamma || b) of each pair, shape (G,) (sampling.md#pair, loss.md); for the losses outside the template,
+    their formula; for a weighted sum, the sum of its weighted terms; for the NLL term, -logp_c / n_c."""
+    kind = desc.get("kind", "composition")
+    if kind == "outside":
+        lc, lr = _log_ratios(logp, ref_logp)
+        return OUTSIDE[desc["formula"]](desc["params"], lc, lr, logp=logp, ref_logp=ref_logp)
+    if kind == "nll":
+        return -logp[:, 0] / length[:, 0]
+    if kind == "sum":
+        return sum(weight * pair_losses(term, logp, ref_logp, length, reward) for weight, term in desc["terms"])
     x, b = pair_gaps(desc, logp, ref_logp, length, reward)
     return distance_value(desc["distance"], x, b, desc["distance_params"])
 
@@ -735,6 +816,17 @@ PRESET_ALTERNATIVES = {
     "fdpo_alpha": {"beta": 0.2, "alpha": 0.25},
     "discopop": {"beta": 0.5, "tau": 0.5},
     "focalpo": {"beta": 0.5, "gamma": 2.0},
+    "cpo": {"beta": 0.5, "lambda": 0.25},
+    "irpo": {"beta": 0.5, "alpha": 2.0},
+    "mpo": {"beta": 0.25, "preference": 1.0, "quality": 0.5, "generation": 0.1},
+    "robust_dpo": {"beta": 0.5, "epsilon": 0.3},
+    "nca_pair": {"beta": 0.2},
+    "bco_pair": {"beta": 0.5},
+    "sppo_hard": {"beta": 0.5},
+    "apo_zero": {"beta": 0.5},
+    "apo_down": {"beta": 0.5},
+    "dpop": {"beta": 0.2, "lambda": 5.0},
+    "dpo_shift": {"beta": 0.5, "lambda": 0.75},
 }
 
 # Non-default parameters of the general-form cases (none is a default). Each list is cycled over the cases that use
@@ -936,7 +1028,9 @@ def _record(desc, fields):
 
 
 def _acceptable(desc, fields):
-    """Whether a drawn pair is one the reference computes accurately and unambiguously."""
+    """Whether a drawn pair is one the reference computes accurately and unambiguously (for a loss outside the
+    template or a sum, judged on the composition it is drawn as)."""
+    desc = desc.get("draw_as", desc)
     x, b = pair_gaps(desc, **_pair_tensors(desc, fields))
     x = float(x[0])
     if abs(x) > MAX_GAP or (b is not None and abs(float(b.reshape(-1)[0])) > MAX_GAP):
@@ -951,6 +1045,7 @@ def draw_pair(rng, desc, kind, index):
     """The inputs of one pair of the given kind, rounded to 6 decimals (lengths are integers). A constructed kind
     that finds no acceptable pair in CONSTRUCTION_TRIES draws falls back to typical draws."""
     tries = 0
+    record_desc, desc = desc, desc.get("draw_as", desc)
     while True:
         tries += 1
         if tries > CONSTRUCTION_TRIES and kind in ("large", "near"):

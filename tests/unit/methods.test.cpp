@@ -1,4 +1,5 @@
-// The catalogue's methods (LOSSES.md §1–4) as presets: gradients against central differences, values and gradients
+// The catalogue's methods (LOSSES.md §1–4) as presets, in the template, as weighted sums with the NLL term, and
+// outside the template (rpo/extension.hpp): gradients against central differences, values and gradients
 // against the formulas of LOSSES.md written out here, the reductions the catalogue states, finite values at extreme
 // inputs, and the checks of their parameters and inputs. The golden vectors of tests/reference/torch_reference.py
 // check the same presets through rpo-eval (CTest's golden:* tests).
@@ -297,5 +298,196 @@ TEST_SUITE("methods") {
     refuses(rpo::fdpo_alpha{.alpha = 1.5}, "rpo::fdpo_alpha: alpha must be in (0, 1], but got alpha = 1.5");
     refuses(rpo::discopop{.tau = 0}, "rpo::discopop: tau must be finite and > 0, but got tau = 0");
     refuses(rpo::focalpo{.gamma = -0.5}, "rpo::focalpo: gamma must be finite and >= 0, but got gamma = -0.5");
+  }
+  TEST_CASE_TEMPLATE("sums and losses outside the template: gradients agree with central differences", P, rpo::cpo,
+                     rpo::irpo, rpo::mpo, rpo::robust_dpo, rpo::nca_pair, rpo::bco_pair, rpo::sppo_hard, rpo::apo_zero,
+                     rpo::apo_down, rpo::dpop, rpo::dpo_shift) {
+    std::mt19937_64 rng(113);
+    const P preset{};
+    for (double spread : {0.5, 5.0, 60.0}) {
+      for (int n = 0; n < 60; ++n) {
+        const rpo::pair_input<double> in = random_pair(rng, spread);
+        // DPOP's anchor max(0, −ℓ_c) has a kink at ℓ_c = 0; differences straddling it (the float step is 1/16)
+        // are meaningless.
+        if (std::is_same_v<P, rpo::dpop> && std::fabs(ratio(in, 0)) < 0.3) continue;
+        CAPTURE(spread);
+        check_gradients(preset, in);
+        check_gradients(preset, to_float(in));
+      }
+    }
+  }
+
+  TEST_CASE("sums and losses outside the template equal their LOSSES.md formulas, value and gradient") {
+    std::mt19937_64 rng(127);
+    for (int n = 0; n < 300; ++n) {
+      const rpo::pair_input<double> in = random_pair(rng, 20.0);
+      const double lc = ratio(in, 0), lr = ratio(in, 1), nc = in.length[0];
+      const double beta = 0.2, a = beta * (lc - lr), xc = beta * lc, xr = beta * lr;
+      CAPTURE(lc);
+      CAPTURE(lr);
+      const auto sig1 = [](double x) { return sig(x) * sig(-x); };  // σ′
+      {  // §2.1 CPO = −log σ(β(logp_c − logp_r)) + λ·(−logp_c/n_c); the NLL adds −λ/n_c to the chosen gradient.
+        const double u = beta * (in.logp[0] - in.logp[1]);
+        const auto r = rpo::value_and_grad(rpo::cpo{.beta = beta, .lambda = 0.5}, in);
+        CHECK_CLOSE(r.loss, sp(-u) - 0.5 * in.logp[0] / nc, 1e-12, 1e-300);
+        CHECK_CLOSE(r.grad_logp[0], -beta * sig(-u) - 0.5 / nc, 1e-12, 1e-300);
+        CHECK_CLOSE(r.grad_logp[1], beta * sig(-u), 1e-12, 1e-300);
+      }
+      {  // §1.13 IRPO v3: DPO − α·logp_c/n_c.
+        const auto r = rpo::value_and_grad(rpo::irpo{.beta = beta, .alpha = 2}, in);
+        CHECK_CLOSE(r.loss, sp(-a) - 2 * in.logp[0] / nc, 1e-12, 1e-300);
+        CHECK_CLOSE(r.grad_logp[0], -beta * sig(-a) - 2 / nc, 1e-12, 1e-300);
+        CHECK_CLOSE(r.grad_ref_logp[0], beta * sig(-a), 1e-12, 1e-300);
+      }
+      {  // §1.18 MPO: 0.8·DPO + 0.2·BCO-pair + 1.0·NLL.
+        const auto r = rpo::value_and_grad(rpo::mpo{.beta = beta}, in);
+        CHECK_CLOSE(r.loss, 0.8 * sp(-a) + 0.2 * (sp(-xc) + sp(xr)) - in.logp[0] / nc, 1e-12, 1e-300);
+        CHECK_CLOSE(r.grad_logp[1], 0.8 * beta * sig(-a) + 0.2 * beta * sig(xr), 1e-12, 1e-300);
+      }
+      {  // §1.7 robust: value, and ∂L/∂logp_c = β(σ(a) − (1−ε)/(1−2ε)).
+        const double eps = 0.1;
+        const auto r = rpo::value_and_grad(rpo::robust_dpo{.beta = beta, .epsilon = eps}, in);
+        CHECK_CLOSE(r.loss, ((1 - eps) * sp(-a) - eps * sp(a)) / (1 - 2 * eps), 1e-11, 1e-12);
+        CHECK_CLOSE(r.grad_logp[0], beta * (sig(a) - (1 - eps) / (1 - 2 * eps)), 1e-12, 1e-300);
+      }
+      {  // §1.6 NCA: ∂L/∂logp_c = β(1.5σ(βℓ_c) − 1), ∂L/∂logp_r = ½βσ(βℓ_r).
+        const auto r = rpo::value_and_grad(rpo::nca_pair{.beta = beta}, in);
+        CHECK_CLOSE(r.loss, -log_sig(xc) - 0.5 * log_sig(-xc) - 0.5 * log_sig(-xr), 1e-12, 1e-300);
+        CHECK_CLOSE(r.grad_logp[0], beta * (1.5 * sig(xc) - 1), 1e-11, 1e-13);
+        CHECK_CLOSE(r.grad_logp[1], 0.5 * beta * sig(xr), 1e-12, 1e-300);
+      }
+      {  // §1.8 BCO-pair (no δ).
+        const auto r = rpo::value_and_grad(rpo::bco_pair{.beta = beta}, in);
+        CHECK_CLOSE(r.loss, -log_sig(xc) - log_sig(-xr), 1e-12, 1e-300);
+        CHECK_CLOSE(r.grad_logp[0], -beta * sig(-xc), 1e-12, 1e-300);
+      }
+      {  // §1.9 SPPO-hard.
+        const auto r = rpo::value_and_grad(rpo::sppo_hard{.beta = beta}, in);
+        CHECK_CLOSE(r.loss, std::pow(lc - 2.5, 2) + std::pow(lr + 2.5, 2), 1e-12, 1e-12);
+        CHECK_CLOSE(r.grad_logp[0], 2 * (lc - 2.5), 1e-12, 1e-12);
+        CHECK_CLOSE(r.grad_ref_logp[1], -2 * (lr + 2.5), 1e-12, 1e-12);
+      }
+      {  // §1.11 APO-zero and APO-down.
+        const auto z = rpo::value_and_grad(rpo::apo_zero{.beta = beta}, in);
+        CHECK_CLOSE(z.loss, 1 - sig(xc) + sig(xr), 1e-12, 1e-14);
+        CHECK_CLOSE(z.grad_logp[0], -beta * sig1(xc), 1e-11, 1e-300);
+        const auto d = rpo::value_and_grad(rpo::apo_down{.beta = beta}, in);
+        CHECK_CLOSE(d.loss, sig(xc) + 1 - sig(a), 1e-12, 1e-14);
+        CHECK_CLOSE(d.grad_logp[0], beta * (sig1(xc) - sig1(a)), 1e-10, 1e-15);
+        CHECK_CLOSE(d.grad_logp[1], beta * sig1(a), 1e-11, 1e-300);
+      }
+      {  // §4.3 DPOP: u = β(Δ − λ·max(0, ref_c − logp_c)); ∂L/∂logp_c = −βσ(−u)(1 + λ·[logp_c < ref_c]).
+        const double lambda = 5, penalty = std::max(0.0, in.ref_logp[0] - in.logp[0]);
+        const double u = beta * (lc - lr - lambda * penalty);
+        const auto r = rpo::value_and_grad(rpo::dpop{.beta = beta, .lambda = lambda}, in);
+        CHECK_CLOSE(r.loss, sp(-u), 1e-12, 1e-300);
+        CHECK_CLOSE(r.grad_logp[0], -beta * sig(-u) * (1 + (penalty > 0 ? lambda : 0)), 1e-12, 1e-300);
+      }
+      {  // §4.15 DPO-Shift: u = β(ℓ_c − λℓ_r); ∂L/∂logp_r = λβσ(−u).
+        const double u = beta * (lc - 0.9 * lr);
+        const auto r = rpo::value_and_grad(rpo::dpo_shift{.beta = beta, .lambda = 0.9}, in);
+        CHECK_CLOSE(r.loss, sp(-u), 1e-12, 1e-300);
+        CHECK_CLOSE(r.grad_logp[1], 0.9 * beta * sig(-u), 1e-12, 1e-300);
+      }
+    }
+  }
+
+  TEST_CASE("the extensions at their neutral parameters are DPO; the weighted sums reduce to their terms") {
+    std::mt19937_64 rng(131);
+    const auto same = [](const auto& x, const auto& y) {
+      CHECK_CLOSE(x.loss, y.loss, 1e-13, 1e-300);
+      CHECK_CLOSE(x.grad_logp[0], y.grad_logp[0], 1e-13, 1e-300);
+      CHECK_CLOSE(x.grad_logp[1], y.grad_logp[1], 1e-13, 1e-300);
+      CHECK_CLOSE(x.grad_ref_logp[0], y.grad_ref_logp[0], 1e-13, 1e-300);
+    };
+    for (int n = 0; n < 200; ++n) {
+      const rpo::pair_input<double> in = random_pair(rng, 30.0);
+      const auto dpo = rpo::value_and_grad(rpo::dpo{.beta = 0.2}, in);
+      same(rpo::value_and_grad(rpo::robust_dpo{.beta = 0.2, .epsilon = 0}, in), dpo);  // §1.7: ε = 0
+      same(rpo::value_and_grad(rpo::dpop{.beta = 0.2, .lambda = 0}, in), dpo);         // §4.3: λ = 0
+      same(rpo::value_and_grad(rpo::dpo_shift{.beta = 0.2, .lambda = 1}, in), dpo);    // §4.15: λ = 1
+      same(rpo::value_and_grad(rpo::irpo{.beta = 0.2, .alpha = 0}, in), dpo);
+      same(rpo::value_and_grad(rpo::mpo{.beta = 0.2, .preference = 1, .quality = 0, .generation = 0}, in), dpo);
+      same(rpo::value_and_grad(rpo::cpo{.beta = 0.2, .lambda = 0}, in),
+           rpo::value_and_grad(rpo::cpo_pref{.beta = 0.2}, in));
+    }
+  }
+
+  TEST_CASE("outside the template means not shift-invariant: adding c to both log-ratios changes the loss") {
+    // LOSSES.md §0.4: a loss of the gap alone is invariant to r_π → r_π + c(x); these are not (DPO is, for contrast).
+    const rpo::pair_input<double> in{.logp = {-10, -12}, .ref_logp = {-11, -11.5}};
+    rpo::pair_input<double> moved = in;
+    moved.logp[0] += 3;
+    moved.logp[1] += 3;
+    const auto changes = [&](const auto& preset) {
+      return std::fabs(rpo::value_and_grad(preset, moved).loss - rpo::value_and_grad(preset, in).loss) > 1e-6;
+    };
+    CHECK(!changes(rpo::dpo{}));
+    CHECK(changes(rpo::nca_pair{.beta = 0.5}));
+    CHECK(changes(rpo::bco_pair{}));
+    CHECK(changes(rpo::sppo_hard{}));
+    CHECK(changes(rpo::apo_zero{}));
+    CHECK(changes(rpo::apo_down{}));
+    CHECK(changes(rpo::dpo_shift{}));
+    rpo::pair_input<double> below = in;  // DPOP's anchor acts only where logp_c < ref_c
+    below.logp[0] = below.ref_logp[0] - 2;
+    rpo::pair_input<double> below_moved = below;
+    below_moved.logp[0] += 1;
+    below_moved.logp[1] += 1;
+    CHECK(std::fabs(rpo::value_and_grad(rpo::dpop{}, below_moved).loss - rpo::value_and_grad(rpo::dpop{}, below).loss) >
+          1e-6);
+  }
+
+  TEST_CASE("DPOP's penalty is inside the sigmoid: it raises the loss and pushes logp_c up (LOSSES.md 7.9)") {
+    const rpo::pair_input<double> in{.logp = {-14, -20}, .ref_logp = {-12, -19}};  // logp_c < ref_c: anchor active
+    const auto without = rpo::value_and_grad(rpo::dpop{.beta = 0.1, .lambda = 0}, in);
+    const auto with = rpo::value_and_grad(rpo::dpop{.beta = 0.1, .lambda = 50}, in);
+    CHECK(with.loss > without.loss);                  // outside the sigmoid (−λ·max(0, ·)) it would be lower
+    CHECK(with.grad_logp[0] < without.grad_logp[0]);  // a descent step raises logp_c more
+    CHECK(with.grad_logp[0] < 0);
+  }
+
+  TEST_CASE_TEMPLATE("sums and extensions: finite loss and gradients at extreme log-ratios", T, float, double) {
+    const double top = std::is_same_v<T, float> ? 1e4 : 1e15;
+    for (double x : {-top, -100.0, 0.0, 3.0, top / 7}) {
+      for (double y : {-top, -2.0, 0.5, top / 5}) {
+        const rpo::pair_input<T> in{.logp = {static_cast<T>(-std::fabs(x)), static_cast<T>(-std::fabs(y))},
+                                    .ref_logp = {static_cast<T>(-std::fabs(x) - x), static_cast<T>(-std::fabs(y) - y)},
+                                    .length = {T(1), T(2)}};
+        CAPTURE(x);
+        CAPTURE(y);
+        const auto each = [&](const auto& preset) {
+          const auto r = rpo::value_and_grad(preset, in);
+          CHECK(std::isfinite(r.loss));
+          CHECK(std::isfinite(r.grad_logp[0]));
+          CHECK(std::isfinite(r.grad_logp[1]));
+          CHECK(std::isfinite(r.grad_ref_logp[0]));
+        };
+        each(rpo::cpo{});
+        each(rpo::irpo{});
+        each(rpo::mpo{});
+        each(rpo::robust_dpo{.beta = 1});  // unbounded below, but finite: ≈ −εa/(1−2ε)
+        each(rpo::nca_pair{.beta = 1});
+        each(rpo::bco_pair{.beta = 1});
+        each(rpo::sppo_hard{.beta = 1});  // (1e15)² and (1e4)² are in range
+        each(rpo::apo_zero{.beta = 1});
+        each(rpo::apo_down{.beta = 1});
+        each(rpo::dpop{.beta = 1e-3});
+        each(rpo::dpo_shift{.beta = 1});
+      }
+    }
+  }
+
+  TEST_CASE("sums and extensions refuse invalid parameters, naming them") {
+    const rpo::pair_input<double> in{.logp = {-3, -4}, .ref_logp = {-3, -4}, .length = {2, 3}};
+    const auto refuses = [&](const auto& preset, const std::string& message) {
+      test::expect_error<std::invalid_argument>([&] { (void)rpo::value_and_grad(preset, in); }, {message.c_str()});
+    };
+    refuses(rpo::cpo{.lambda = -1}, "rpo::cpo: lambda must be finite and >= 0, but got lambda = -1");
+    refuses(rpo::irpo{.beta = 0}, "rpo::irpo: beta must be finite and > 0, but got beta = 0");
+    refuses(rpo::mpo{.quality = -0.5}, "rpo::mpo: quality must be finite and >= 0, but got quality = -0.5");
+    refuses(rpo::robust_dpo{.epsilon = 0.5}, "rpo::robust_dpo: epsilon must be in [0, 0.5), but got epsilon = 0.5");
+    refuses(rpo::dpop{.lambda = -2}, "rpo::dpop: lambda must be finite and >= 0, but got lambda = -2");
+    refuses(rpo::dpo_shift{.lambda = 1.5}, "rpo::dpo_shift: lambda must be in (0, 1], but got lambda = 1.5");
   }
 }

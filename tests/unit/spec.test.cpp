@@ -102,6 +102,17 @@ TEST_SUITE("spec") {
     check("fdpo_alpha", rpo::fdpo_alpha{});
     check("discopop", rpo::discopop{});
     check("focalpo", rpo::focalpo{});
+    check("cpo", rpo::cpo{});
+    check("irpo", rpo::irpo{});
+    check("mpo", rpo::mpo{});
+    check("robust_dpo", rpo::robust_dpo{});
+    check("nca_pair", rpo::nca_pair{});
+    check("bco_pair", rpo::bco_pair{});
+    check("sppo_hard", rpo::sppo_hard{});
+    check("apo_zero", rpo::apo_zero{});
+    check("apo_down", rpo::apo_down{});
+    check("dpop", rpo::dpop{});
+    check("dpo_shift", rpo::dpo_shift{});
   }
 
   TEST_CASE("parameters reach the preset: non-default values give the preset built with them") {

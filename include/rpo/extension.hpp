@@ -1,0 +1,273 @@
+// rpo/extension.hpp — losses beside the RPO template: weighted sums of losses, the NLL term, and the pairwise methods
+// that do not depend on the policy only through the reward gap.
+//
+// Public names: rpo::sum, rpo::nll, rpo::extension::pairwise, rpo::extension::ratio_grad,
+//               rpo::extension::robust, rpo::extension::nca, rpo::extension::bco, rpo::extension::sppo_hard,
+//               rpo::extension::apo_zero, rpo::extension::apo_down, rpo::extension::dpop, rpo::extension::dpo_shift.
+// Each is an rpo::Composition (loss.hpp): the batch layer, the spec registry and the bindings take it exactly as they
+// take an rpo::loss. LOSSES.md §0.4 gives the criterion: a loss fits the template only if it depends on r_π through
+// the gap a, i.e. is invariant to r_π(y) → r_π(y) + c(x). The kernels below put a term on an absolute log-ratio
+// (NCA, BCO, SPPO, APO, DPOP's anchor), mix the two rewards asymmetrically (DPO-Shift), or combine two distances
+// with signs that make no divergence (robust DPO): each says which in its comment and in docs/methods.md.
+// @sa docs/methods.md
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "rpo/concepts.hpp"
+#include "rpo/config.hpp"
+#include "rpo/loss.hpp"
+#include "rpo/math.hpp"
+
+namespace rpo {
+
+// ===========================================================================================================
+// Weighted sums of losses, and the NLL term
+// ===========================================================================================================
+
+/// w₁·L₁ + w₂·L₂ on the same groups, for mixtures such as DPO + α·NLL (IRPO, TRL's `loss_type=["sigmoid","sft"]`)
+/// or CPO = its preference term + λ·NLL (LOSSES.md §1.13, §1.18, §2.1). Both terms must take groups of one fixed
+/// size (pairs); nest sums for more terms. The gradient is w₁·∇L₁ + w₂·∇L₂. Weights are finite and ≥ 0.
+/// @sa docs/methods.md#sum
+template <Composition A, Composition B> struct sum {
+  static_assert(A::group_size == B::group_size && A::group_size > 0 && A::group_size <= 16,
+                "rpo::sum: both terms must take groups of the same fixed size (pairs); sums of multi-response "
+                "losses over ragged groups are not supported");
+  static_assert(A::ranks == ranking::none || B::ranks == ranking::none || A::ranks == B::ranks,
+                "rpo::sum: the two terms need different orders of the explicit rewards");
+
+  A first{};                 ///< L₁
+  B second{};                ///< L₂
+  double first_weight = 1;   ///< w₁ ≥ 0
+  double second_weight = 1;  ///< w₂ ≥ 0
+
+  static constexpr input inputs = A::inputs | B::inputs;
+  static constexpr ranking ranks = A::ranks != ranking::none ? A::ranks : B::ranks;
+  static constexpr std::int64_t group_size = A::group_size;
+  static constexpr std::int64_t min_group_size = A::group_size;
+
+  /// The terms' parameters, then the weights (finite and >= 0).
+  constexpr parameter_error check() const noexcept {
+    if (auto e = first.check()) return e;
+    if (auto e = second.check()) return e;
+    if (auto e = require_nonnegative("first_weight", first_weight)) return e;
+    return require_nonnegative("second_weight", second_weight);
+  }
+
+  template <Scalar T>
+  RPO_HD constexpr T evaluate(const group_ref<T>& group, std::type_identity_t<T>* grad_logp,
+                              std::type_identity_t<T>* grad_ref_logp) const noexcept {
+    constexpr auto k = static_cast<std::size_t>(group_size);
+    T g1[k] = {}, g2[k] = {}, r1[k] = {}, r2[k] = {};
+    const T v1 = first.evaluate(group, grad_logp != nullptr ? g1 : nullptr, grad_ref_logp != nullptr ? r1 : nullptr);
+    const T v2 = second.evaluate(group, grad_logp != nullptr ? g2 : nullptr, grad_ref_logp != nullptr ? r2 : nullptr);
+    const T w1 = T(first_weight), w2 = T(second_weight);
+    for (std::int64_t i = 0; i < group.size && i < group_size; ++i) {
+      if (grad_logp != nullptr) grad_logp[i] = w1 * g1[i] + w2 * g2[i];
+      if (grad_ref_logp != nullptr) grad_ref_logp[i] = w1 * r1[i] + w2 * r2[i];
+    }
+    return w1 * v1 + w2 * v2;
+  }
+};
+
+/// The negative log-likelihood of the chosen response, per sample and per token: −logp_c/n_c (IRPO v3's NLL,
+/// OpenRLHF's `nll_loss_coef` term; LOSSES.md §1.13). ∂/∂logp_c = −1/n_c, nothing on the rejected response or the
+/// reference. TRL's `sft` is one token mean over all chosen tokens of the batch instead: the same when the chosen
+/// lengths are equal (docs/methods.md). Outside the template (a regulariser); a term of rpo::sum.
+/// @sa docs/methods.md#nll
+struct nll {
+  static constexpr input inputs = input::logp | input::length;
+  static constexpr ranking ranks = ranking::none;
+  static constexpr std::int64_t group_size = 2;
+  static constexpr std::int64_t min_group_size = 2;
+  /// No parameters.
+  constexpr parameter_error check() const noexcept { return {}; }
+  template <Scalar T>
+  RPO_HD constexpr T evaluate(const group_ref<T>& group, std::type_identity_t<T>* grad_logp,
+                              std::type_identity_t<T>* grad_ref_logp) const noexcept {
+    const T n = group.length[0];
+    if (grad_logp != nullptr) {
+      grad_logp[0] = T(-1) / n;
+      grad_logp[1] = T(0);
+    }
+    if (grad_ref_logp != nullptr) grad_ref_logp[0] = grad_ref_logp[1] = T(0);
+    return -group.logp[0] / n;
+  }
+};
+
+// ===========================================================================================================
+// Pairwise methods outside the template
+// ===========================================================================================================
+
+namespace extension {
+
+/// A kernel's loss of one pair and its partials in the log-ratios ℓ_c = logp_c − ref_c and ℓ_r = logp_r − ref_r.
+template <class T> struct ratio_grad {
+  T value;
+  T d_chosen;    ///< ∂L/∂ℓ_c
+  T d_rejected;  ///< ∂L/∂ℓ_r
+};
+
+/// A pairwise loss of the two log-ratios, response 0 chosen: ∂L/∂logp = ∂L/∂ℓ and ∂L/∂ref_logp = −∂L/∂ℓ. The kernel
+/// K gives `value_and_grad(ℓ_c, ℓ_r)` (an rpo::extension::ratio_grad) and `check()`.  @sa docs/methods.md#outside
+template <class K> struct pairwise {
+  K kernel{};
+  static constexpr input inputs = input::logp | input::ref_logp;
+  static constexpr ranking ranks = ranking::none;
+  static constexpr std::int64_t group_size = 2;
+  static constexpr std::int64_t min_group_size = 2;
+  /// The kernel's parameters.
+  constexpr parameter_error check() const noexcept { return kernel.check(); }
+  template <Scalar T>
+  RPO_HD constexpr T evaluate(const group_ref<T>& group, std::type_identity_t<T>* grad_logp,
+                              std::type_identity_t<T>* grad_ref_logp) const noexcept {
+    const ratio_grad<T> r =
+        kernel.value_and_grad(group.logp[0] - group.ref_logp[0], group.logp[1] - group.ref_logp[1]);
+    if (grad_logp != nullptr) {
+      grad_logp[0] = r.d_chosen;
+      grad_logp[1] = r.d_rejected;
+    }
+    if (grad_ref_logp != nullptr) {
+      grad_ref_logp[0] = -r.d_chosen;
+      grad_ref_logp[1] = -r.d_rejected;
+    }
+    return r.value;
+  }
+};
+
+/// Robust DPO (Chowdhury et al. 2024; TRL `robust`): [(1−ε)·softplus(−a) − ε·softplus(a)]/(1−2ε), a = β(ℓ_c − ℓ_r);
+/// ∂L/∂ℓ_c = β(σ(a) − (1−ε)/(1−2ε)) = −∂L/∂ℓ_r. Outside: a signed combination of D_bwd(a‖∞) and D_bwd(−a‖∞), no
+/// divergence, unbounded below (≈ −εa/(1−2ε) as a → ∞).  LOSSES.md §1.7.
+struct robust {
+  static constexpr const char* label = "robust";
+  static constexpr const char* outside = "a signed combination of D_bwd(a||inf) and D_bwd(-a||inf), unbounded below";
+  double beta = 0.1;     ///< β > 0
+  double epsilon = 0.1;  ///< ε ∈ [0, 0.5), the label-flip rate (the paper's 0.1)
+  template <Scalar T> RPO_HD constexpr ratio_grad<T> value_and_grad(T lc, T lr) const noexcept {
+    const T b = T(beta), e = T(epsilon), a = b * (lc - lr), scale = T(1) / (T(1) - T(2) * e);
+    const T value = ((T(1) - e) * softplus(-a) - e * softplus(a)) * scale;
+    // β(σ(a) − (1−ε)/(1−2ε)) written as −β((1−ε)σ(−a) + εσ(a))/(1−2ε): two terms of one sign, no cancellation
+    // when σ(a) ≈ 1 (the form with σ(a) − 1 loses all digits of DPO's −σ(−a) there).
+    const T d = -b * ((T(1) - e) * sigmoid(-a) + e * sigmoid(a)) * scale;
+    return {value, d, -d};
+  }
+  constexpr parameter_error check() const noexcept {
+    if (auto e = require_positive("beta", beta)) return e;
+    if (epsilon >= 0 && epsilon < 0.5) return {};
+    return {"epsilon", "must be in [0, 0.5)", epsilon};
+  }
+};
+
+/// NCA, pairwise (Chen et al. 2024; TRL `nca_pair`): −log σ(βℓ_c) − ½·log σ(−βℓ_c) − ½·log σ(−βℓ_r);
+/// ∂L/∂ℓ_c = β(1.5·σ(βℓ_c) − 1), ∂L/∂ℓ_r = ½β·σ(βℓ_r). Outside: pointwise terms on the absolute ℓ_c, ℓ_r.
+/// LOSSES.md §1.6.
+struct nca {
+  static constexpr const char* label = "nca";
+  static constexpr const char* outside = "pointwise terms on the absolute log-ratios (not shift-invariant)";
+  double beta = 0.01;  ///< β > 0 (the paper's and TRL's paper index: 0.01)
+  template <Scalar T> RPO_HD constexpr ratio_grad<T> value_and_grad(T lc, T lr) const noexcept {
+    const T b = T(beta), xc = b * lc, xr = b * lr, half = T(0.5);
+    return {softplus(-xc) + half * softplus(xc) + half * softplus(xr), b * (half * sigmoid(xc) - sigmoid(-xc)),
+            half * b * sigmoid(xr)};
+  }
+  constexpr parameter_error check() const noexcept { return require_positive("beta", beta); }
+};
+
+/// BCO, pairwise, as TRL v1 (`bco_pair`, no running-mean shift δ): −log σ(βℓ_c) − log σ(−βℓ_r);
+/// ∂L/∂ℓ_c = −β·σ(−βℓ_c), ∂L/∂ℓ_r = β·σ(βℓ_r). Outside: a binary classification of each response on its own.
+/// LOSSES.md §1.8.
+struct bco {
+  static constexpr const char* label = "bco";
+  static constexpr const char* outside = "a pointwise binary classification of each response";
+  double beta = 0.1;  ///< β > 0
+  template <Scalar T> RPO_HD constexpr ratio_grad<T> value_and_grad(T lc, T lr) const noexcept {
+    const T b = T(beta), xc = b * lc, xr = b * lr;
+    return {softplus(-xc) + softplus(xr), -b * sigmoid(-xc), b * sigmoid(xr)};
+  }
+  constexpr parameter_error check() const noexcept { return require_positive("beta", beta); }
+};
+
+/// SPPO with hard labels (Wu et al. 2024, Eq. 4.7; TRL `sppo_hard`): (ℓ_c − 1/(2β))² + (ℓ_r + 1/(2β))²;
+/// ∂L/∂ℓ_c = 2(ℓ_c − 1/(2β)), ∂L/∂ℓ_r = 2(ℓ_r + 1/(2β)). Outside: it regresses the absolute log-ratios (the
+/// pointwise analogue of D_sq).  LOSSES.md §1.9.
+struct sppo_hard {
+  static constexpr const char* label = "sppo_hard";
+  static constexpr const char* outside = "a squared regression of the absolute log-ratios";
+  double beta = 0.1;  ///< β > 0 (η_SPPO = 1/β)
+  template <Scalar T> RPO_HD constexpr ratio_grad<T> value_and_grad(T lc, T lr) const noexcept {
+    const T h = T(0.5 / beta), ec = lc - h, er = lr + h;
+    return {ec * ec + er * er, T(2) * ec, T(2) * er};
+  }
+  constexpr parameter_error check() const noexcept { return require_positive("beta", beta); }
+};
+
+/// APO-zero (D'Oosterlinck et al. 2024, Eq. 7; TRL `apo_zero`): 1 − σ(βℓ_c) + σ(βℓ_r);
+/// ∂L/∂ℓ_c = −β·σ′(βℓ_c), ∂L/∂ℓ_r = β·σ′(βℓ_r). Outside: anchored on the absolute log-ratios.  LOSSES.md §1.11.
+struct apo_zero {
+  static constexpr const char* label = "apo_zero";
+  static constexpr const char* outside = "anchored on the absolute log-ratios";
+  double beta = 0.1;  ///< β > 0
+  template <Scalar T> RPO_HD constexpr ratio_grad<T> value_and_grad(T lc, T lr) const noexcept {
+    const T b = T(beta), xc = b * lc, xr = b * lr;
+    return {sigmoid(-xc) + sigmoid(xr), -b * sigmoid(xc) * sigmoid(-xc), b * sigmoid(xr) * sigmoid(-xr)};
+  }
+  constexpr parameter_error check() const noexcept { return require_positive("beta", beta); }
+};
+
+/// APO-down (Eq. 8; TRL `apo_down`): σ(βℓ_c) + 1 − σ(a), a = β(ℓ_c − ℓ_r); ∂L/∂ℓ_c = β(σ′(βℓ_c) − σ′(a)),
+/// ∂L/∂ℓ_r = β·σ′(a). Outside: anchored on the absolute ℓ_c.  LOSSES.md §1.11.
+struct apo_down {
+  static constexpr const char* label = "apo_down";
+  static constexpr const char* outside = "anchored on the absolute log-ratio of the chosen response";
+  double beta = 0.1;  ///< β > 0
+  template <Scalar T> RPO_HD constexpr ratio_grad<T> value_and_grad(T lc, T lr) const noexcept {
+    const T b = T(beta), xc = b * lc, a = b * (lc - lr);
+    const T slope_c = sigmoid(xc) * sigmoid(-xc), slope_a = sigmoid(a) * sigmoid(-a);
+    return {sigmoid(xc) + sigmoid(-a), b * (slope_c - slope_a), b * slope_a};
+  }
+  constexpr parameter_error check() const noexcept { return require_positive("beta", beta); }
+};
+
+/// DPO-Positive / Smaug (Pal et al. 2024; PaddleNLP `dpop`): −log σ(u), u = β(ℓ_c − ℓ_r − λ·max(0, −ℓ_c)), the
+/// penalty inside the sigmoid (LOSSES.md §7.9: outside it rewards a lower chosen likelihood). ∂L/∂ℓ_c =
+/// −β·σ(−u)·(1 + λ·[ℓ_c < 0]), ∂L/∂ℓ_r = β·σ(−u). Outside: a one-sided anchor on the absolute ℓ_c.  LOSSES.md §4.3.
+struct dpop {
+  static constexpr const char* label = "dpop";
+  static constexpr const char* outside = "a one-sided anchor max(0, ref_c - logp_c) on the absolute chosen log-ratio";
+  double beta = 0.1;     ///< β > 0
+  double lambda = 50.0;  ///< λ ≥ 0 (the paper's and PaddleNLP's 50)
+  template <Scalar T> RPO_HD constexpr ratio_grad<T> value_and_grad(T lc, T lr) const noexcept {
+    const T b = T(beta), l = T(lambda), active = lc < T(0) ? T(1) : T(0);
+    const T u = b * (lc - lr - l * active * (-lc));
+    const T s = sigmoid(-u);
+    return {softplus(-u), -b * s * (T(1) + l * active), b * s};
+  }
+  constexpr parameter_error check() const noexcept {
+    if (auto e = require_positive("beta", beta)) return e;
+    return require_nonnegative("lambda", lambda);
+  }
+};
+
+/// DPO-Shift (Yang et al. 2025): −log σ(β(ℓ_c − λ·ℓ_r)) with a fixed λ; ∂L/∂ℓ_c = −β·σ(−u), ∂L/∂ℓ_r = λβ·σ(−u).
+/// Outside for λ ≠ 1: asymmetric, not shift-invariant (λ = 1 is DPO). The paper's schedules of λ are the caller's:
+/// a new preset value per step.  LOSSES.md §4.15.
+struct dpo_shift {
+  static constexpr const char* label = "dpo_shift";
+  static constexpr const char* outside = "weights the two log-ratios asymmetrically (lambda != 1)";
+  double beta = 0.1;     ///< β > 0
+  double lambda = 0.95;  ///< λ ∈ (0, 1] (fixed values in the paper: 0.9, 0.95)
+  template <Scalar T> RPO_HD constexpr ratio_grad<T> value_and_grad(T lc, T lr) const noexcept {
+    const T b = T(beta), l = T(lambda), u = b * (lc - l * lr), s = sigmoid(-u);
+    return {softplus(-u), -b * s, l * b * s};
+  }
+  constexpr parameter_error check() const noexcept {
+    if (auto e = require_positive("beta", beta)) return e;
+    if (lambda > 0 && lambda <= 1) return {};
+    return {"lambda", "must be in (0, 1]", lambda};
+  }
+};
+
+}  // namespace extension
+}  // namespace rpo
