@@ -313,6 +313,32 @@ inline std::string empty_response(const char* who, std::int64_t s, const char* w
   return std::string(who) + ": sequence " + std::to_string(s) + " has an empty response (its mask is all zero, length = 0), " + why;
 }
 
+/// The checks sequence_logp and sequence_logp_backward share: S, T ≥ 0, the per-token array `token_name` (S·T
+/// entries), the mask (S·T, or none) and the per-sequence array `sequence_name` (S entries); false after failing
+/// under `sp` with a message naming the argument.
+template <class SP>
+bool check_sequence_sizes(const SP& sp, const char* who, token_shape shape, std::span<const std::uint8_t> mask,
+                          const char* token_name, std::size_t token_size, const char* sequence_name,
+                          std::size_t sequence_size) {
+  if (shape.sequences < 0 || shape.tokens < 0) {
+    fail(sp, errc::invalid_argument,
+         rule_message(who, shape.sequences < 0 ? "shape.sequences" : "shape.tokens", "must be >= 0",
+                      static_cast<double>(shape.sequences < 0 ? shape.sequences : shape.tokens)));
+    return false;
+  }
+  const std::int64_t rows = shape.sequences * shape.tokens;
+  const std::string want = "must have sequences x tokens = " + std::to_string(rows);
+  const auto wrong = [&](const char* name, std::size_t size, const std::string& rule) {
+    fail(sp, errc::invalid_argument, token_message(who, name, static_cast<std::int64_t>(size), rule));
+    return false;
+  };
+  if (token_size != static_cast<std::size_t>(rows)) return wrong(token_name, token_size, want);
+  if (!mask.empty() && mask.size() != static_cast<std::size_t>(rows)) return wrong("mask", mask.size(), want + " (or none)");
+  if (sequence_size != static_cast<std::size_t>(shape.sequences))
+    return wrong(sequence_name, sequence_size, "must have sequences = " + std::to_string(shape.sequences));
+  return true;
+}
+
 }  // namespace detail
 
 template <Scalar T, ErrorPolicy P>
@@ -361,24 +387,8 @@ void sequence_logp(std::type_identity_t<std::span<const T>> token_logp, std::spa
                    std::type_identity_t<std::span<T>> length, P policy) {
   constexpr const char* who = "rpo::sequence_logp";
   const auto sp = detail::shape_policy(policy);
-  const std::int64_t rows = shape.sequences * shape.tokens;
-  if (shape.sequences < 0 || shape.tokens < 0) {
-    detail::fail(sp, errc::invalid_argument,
-                 detail::rule_message(who, shape.sequences < 0 ? "shape.sequences" : "shape.tokens", "must be >= 0",
-                                      static_cast<double>(shape.sequences < 0 ? shape.sequences : shape.tokens)));
-    return;
-  }
-  const std::string want = "must have sequences x tokens = " + std::to_string(rows);
-  if (!detail::sized(token_logp, rows))
-    return void(detail::fail(sp, errc::invalid_argument,
-                             detail::token_message(who, "token_logp", static_cast<std::int64_t>(token_logp.size()), want)));
-  if (!mask.empty() && !detail::sized(mask, rows))
-    return void(detail::fail(sp, errc::invalid_argument,
-                             detail::token_message(who, "mask", static_cast<std::int64_t>(mask.size()), want + " (or none)")));
+  if (!detail::check_sequence_sizes(sp, who, shape, mask, "token_logp", token_logp.size(), "logp", logp.size())) return;
   const std::string per_sequence = "must have sequences = " + std::to_string(shape.sequences);
-  if (!detail::sized(logp, shape.sequences))
-    return void(detail::fail(sp, errc::invalid_argument,
-                             detail::token_message(who, "logp", static_cast<std::int64_t>(logp.size()), per_sequence)));
   if (!length.empty() && !detail::sized(length, shape.sequences))
     return void(detail::fail(sp, errc::invalid_argument,
                              detail::token_message(who, "length", static_cast<std::int64_t>(length.size()),
@@ -407,24 +417,9 @@ void sequence_logp_backward(std::type_identity_t<std::span<const T>> grad_logp, 
                             P policy) {
   constexpr const char* who = "rpo::sequence_logp_backward";
   const auto sp = detail::shape_policy(policy);
-  const std::int64_t rows = shape.sequences * shape.tokens;
-  if (shape.sequences < 0 || shape.tokens < 0) {
-    detail::fail(sp, errc::invalid_argument,
-                 detail::rule_message(who, shape.sequences < 0 ? "shape.sequences" : "shape.tokens", "must be >= 0",
-                                      static_cast<double>(shape.sequences < 0 ? shape.sequences : shape.tokens)));
+  if (!detail::check_sequence_sizes(sp, who, shape, mask, "grad_token_logp", grad_token_logp.size(), "grad_logp",
+                                    grad_logp.size()))
     return;
-  }
-  const std::string want = "must have sequences x tokens = " + std::to_string(rows);
-  if (!detail::sized(grad_logp, shape.sequences))
-    return void(detail::fail(sp, errc::invalid_argument,
-                             detail::token_message(who, "grad_logp", static_cast<std::int64_t>(grad_logp.size()),
-                                                   "must have sequences = " + std::to_string(shape.sequences))));
-  if (!mask.empty() && !detail::sized(mask, rows))
-    return void(detail::fail(sp, errc::invalid_argument,
-                             detail::token_message(who, "mask", static_cast<std::int64_t>(mask.size()), want + " (or none)")));
-  if (!detail::sized(grad_token_logp, rows))
-    return void(detail::fail(sp, errc::invalid_argument,
-                             detail::token_message(who, "grad_token_logp", static_cast<std::int64_t>(grad_token_logp.size()), want)));
   for (std::int64_t s = 0; s < shape.sequences; ++s) {
     const std::int64_t n = detail::response_length(mask, s, shape.tokens);
     if (how == token_reduction::mean && n == 0)

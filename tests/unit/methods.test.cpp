@@ -15,6 +15,7 @@
 #include "support/close.hpp"
 #include "support/expect_error.hpp"
 #include "support/gradient_check.hpp"
+#include "support/presets.hpp"
 
 namespace {
 
@@ -38,16 +39,6 @@ rpo::pair_input<double> random_pair(std::mt19937_64& rng, double spread) {
   return in;
 }
 
-rpo::pair_input<float> to_float(const rpo::pair_input<double>& d) {
-  rpo::pair_input<float> f;
-  for (int i = 0; i < 2; ++i) {
-    f.logp[i] = static_cast<float>(d.logp[i]);
-    f.ref_logp[i] = static_cast<float>(d.ref_logp[i]);
-    f.length[i] = static_cast<float>(d.length[i]);
-    f.reward[i] = static_cast<float>(d.reward[i]);
-  }
-  return f;
-}
 
 template <class P, class T> void check_gradients(const P& preset, const rpo::pair_input<T>& in) {
   const auto r = rpo::value_and_grad(preset, in);
@@ -91,7 +82,7 @@ TEST_SUITE("methods") {
         CAPTURE(r.loss);
         REQUIRE(std::isfinite(r.loss));
         check_gradients(preset, in);
-        check_gradients(preset, to_float(in));
+        check_gradients(preset, test::to_float(in));
       }
     }
   }
@@ -312,7 +303,7 @@ TEST_SUITE("methods") {
         if (std::is_same_v<P, rpo::dpop> && std::fabs(ratio(in, 0)) < 0.3) continue;
         CAPTURE(spread);
         check_gradients(preset, in);
-        check_gradients(preset, to_float(in));
+        check_gradients(preset, test::to_float(in));
       }
     }
   }
