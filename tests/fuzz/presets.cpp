@@ -8,7 +8,9 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <stdexcept>
 #include <vector>
 
@@ -49,20 +51,35 @@ int presets(const std::uint8_t* data, std::size_t size) {
   if (!std::isfinite(f)) std::abort();
   for (std::size_t i = 0; i < n; ++i) {
     if (!std::isfinite(grad[i])) std::abort();
-    const auto central = [&](double h) {
-      std::vector<double> up = logp, down = logp;
-      up[i] += h, down[i] -= h;
-      return (value(up, nullptr) - value(down, nullptr)) / (2 * h);
+    const auto at = [&](double h) {
+      std::vector<double> moved = logp;
+      moved[i] += h;
+      return value(moved, nullptr);
     };
-    double coarse, fine;
+    constexpr double h = 1e-5;
+    double coarse, up, down;
     try {
-      coarse = central(1e-4), fine = central(1e-5);
+      coarse = (at(10 * h) - at(-10 * h)) / (20 * h), up = at(h), down = at(-h);
     } catch (const std::domain_error&) {  // a step that ties two responses of a ranking
       continue;
     }
+    const double fine = (up - down) / (2 * h);
+    // The difference quotient's rounding error: a few ulps of the loss over the step. A loss of 1e12 (f-DPO's
+    // forward-KL reward e^{−ℓ} at ℓ = −30) hides any change a step of 1e-5 makes; the tolerance says so.
+    const double rounding = 8 * std::numeric_limits<double>::epsilon() * (1 + std::fabs(f)) / h;
     const double scale = 1 + std::fabs(fine);
-    if (std::fabs(coarse - fine) > 1e-4 * scale) continue;  // not smooth here (a kink, or a ranking that flips)
-    if (std::fabs(grad[i] - fine) > 1e-5 * scale) std::abort();
+    // Not smooth here: the two step sizes disagree, or the one-sided slopes do (a kink at the point itself, such as
+    // DPOP's max(0, −ℓ_c) at ℓ_c = 0, which a central difference straddles symmetrically at every step size).
+    if (std::fabs(coarse - fine) > 1e-4 * scale + 10 * rounding) continue;
+    if (std::fabs((up - f) / h - (f - down) / h) > 1e-2 * scale + 10 * rounding) continue;
+    if (std::fabs(grad[i] - fine) > 1e-5 * scale + rounding) {
+      std::fprintf(stderr, "rpo_fuzz presets: %s: d loss / d logp[%zu] = %.17g, central difference %.17g\n",
+                   loss.spec().c_str(), i, grad[i], fine);
+      for (std::size_t j = 0; j < n; ++j)
+        std::fprintf(stderr, "  logp %.17g ref_logp %.17g length %.17g reward %.17g\n", logp[j], ref_logp[j],
+                     length[j], reward[j]);
+      std::abort();
+    }
   }
   return 0;
 }
