@@ -211,6 +211,15 @@ inline std::string token_message(const char* who, const char* name, std::int64_t
   return std::string(who) + ": " + name + " has " + std::to_string(got) + " entries but " + rule;
 }
 
+/// The size check of every token-layer argument: true when `got` is `want` (or 0 when the argument is `optional`),
+/// else a failure under `policy` reading "who: name has got entries but rule".
+template <class P>
+bool has_size(const P& policy, const char* who, const char* name, std::size_t got, std::int64_t want,
+              const std::string& rule, bool optional = false) {
+  if (static_cast<std::int64_t>(got) == want || (optional && got == 0)) return true;
+  return fail(policy, errc::invalid_argument, token_message(who, name, static_cast<std::int64_t>(got), rule));
+}
+
 /// Checks the shape, that every span has its size, and the target ids of response positions. Throws (or reports)
 /// std::invalid_argument naming the argument and the value; returns false after a failure.
 template <Scalar T, ErrorPolicy P>
@@ -221,19 +230,13 @@ bool check_token_logits(const char* who, const token_logits<T>& in, const P& pol
   if (s.vocab < 1) return fail(policy, errc::invalid_argument, rule_message(who, "shape.vocab", "must be >= 1", static_cast<double>(s.vocab)));
   const std::int64_t rows = s.sequences * s.tokens;
   const auto dims = std::to_string(s.sequences) + " x " + std::to_string(s.tokens);
-  if (static_cast<std::int64_t>(in.logits.size()) != rows * s.vocab)
-    return fail(policy, errc::invalid_argument,
-                token_message(who, "logits", static_cast<std::int64_t>(in.logits.size()),
-                              "must have sequences x tokens x vocab = " + dims + " x " + std::to_string(s.vocab) +
-                                  " = " + std::to_string(rows * s.vocab)));
-  if (static_cast<std::int64_t>(in.target.size()) != rows)
-    return fail(policy, errc::invalid_argument,
-                token_message(who, "target", static_cast<std::int64_t>(in.target.size()),
-                              "must have sequences x tokens = " + dims + " = " + std::to_string(rows)));
-  if (!in.mask.empty() && static_cast<std::int64_t>(in.mask.size()) != rows)
-    return fail(policy, errc::invalid_argument,
-                token_message(who, "mask", static_cast<std::int64_t>(in.mask.size()),
-                              "must have sequences x tokens = " + dims + " = " + std::to_string(rows) + " (or none)"));
+  const std::string per_token = "must have sequences x tokens = " + dims + " = " + std::to_string(rows);
+  if (!has_size(policy, who, "logits", in.logits.size(), rows * s.vocab,
+                "must have sequences x tokens x vocab = " + dims + " x " + std::to_string(s.vocab) + " = " +
+                    std::to_string(rows * s.vocab)) ||
+      !has_size(policy, who, "target", in.target.size(), rows, per_token) ||
+      !has_size(policy, who, "mask", in.mask.size(), rows, per_token + " (or none)", true))
+    return false;
   for (std::int64_t r = 0; r < rows; ++r) {
     const auto ur = static_cast<std::size_t>(r);
     if (!in.mask.empty() && in.mask[ur] == 0) continue;
@@ -246,8 +249,6 @@ bool check_token_logits(const char* who, const token_logits<T>& in, const P& pol
   }
   return true;
 }
-
-template <class Span> bool sized(const Span& s, std::int64_t n) { return static_cast<std::int64_t>(s.size()) == n; }
 
 /// Pass 1 over the response rows: lse[r] = logsumexp of row r and token_logp[r] = z_y − lse[r]; 0 and 0 at masked
 /// rows, which are not read. Then, under the policy, the first response row whose log-prob is not finite is an
@@ -328,15 +329,10 @@ bool check_sequence_sizes(const SP& sp, const char* who, token_shape shape, std:
   }
   const std::int64_t rows = shape.sequences * shape.tokens;
   const std::string want = "must have sequences x tokens = " + std::to_string(rows);
-  const auto wrong = [&](const char* name, std::size_t size, const std::string& rule) {
-    fail(sp, errc::invalid_argument, token_message(who, name, static_cast<std::int64_t>(size), rule));
-    return false;
-  };
-  if (token_size != static_cast<std::size_t>(rows)) return wrong(token_name, token_size, want);
-  if (!mask.empty() && mask.size() != static_cast<std::size_t>(rows)) return wrong("mask", mask.size(), want + " (or none)");
-  if (sequence_size != static_cast<std::size_t>(shape.sequences))
-    return wrong(sequence_name, sequence_size, "must have sequences = " + std::to_string(shape.sequences));
-  return true;
+  return has_size(sp, who, token_name, token_size, rows, want) &&
+         has_size(sp, who, "mask", mask.size(), rows, want + " (or none)", true) &&
+         has_size(sp, who, sequence_name, sequence_size, shape.sequences,
+                  "must have sequences = " + std::to_string(shape.sequences));
 }
 
 }  // namespace detail
@@ -347,12 +343,9 @@ void token_logp(const token_logits<T>& in, std::type_identity_t<std::span<T>> to
   const auto shape_policy = detail::shape_policy(policy);
   if (!detail::check_token_logits(who, in, shape_policy)) return;
   const std::int64_t rows = in.shape.sequences * in.shape.tokens;
-  if (!detail::sized(token_logp, rows)) {
-    detail::fail(shape_policy, errc::invalid_argument,
-                 detail::token_message(who, "token_logp", static_cast<std::int64_t>(token_logp.size()),
-                                       "must have sequences x tokens = " + std::to_string(rows)));
+  if (!detail::has_size(shape_policy, who, "token_logp", token_logp.size(), rows,
+                        "must have sequences x tokens = " + std::to_string(rows)))
     return;
-  }
   std::vector<T> lse(static_cast<std::size_t>(rows));
   detail::forward_rows(who, in, lse.data(), token_logp.data(), policy);
 }
@@ -364,18 +357,12 @@ void token_logp_backward(const token_logits<T>& in, std::type_identity_t<std::sp
   const auto shape_policy = detail::shape_policy(policy);
   if (!detail::check_token_logits(who, in, shape_policy)) return;
   const std::int64_t rows = in.shape.sequences * in.shape.tokens;
-  if (!detail::sized(grad_token_logp, rows)) {
-    detail::fail(shape_policy, errc::invalid_argument,
-                 detail::token_message(who, "grad_token_logp", static_cast<std::int64_t>(grad_token_logp.size()),
-                                       "must have sequences x tokens = " + std::to_string(rows)));
+  if (!detail::has_size(shape_policy, who, "grad_token_logp", grad_token_logp.size(), rows,
+                        "must have sequences x tokens = " + std::to_string(rows)))
     return;
-  }
-  if (!detail::sized(grad_logits, rows * in.shape.vocab)) {
-    detail::fail(shape_policy, errc::invalid_argument,
-                 detail::token_message(who, "grad_logits", static_cast<std::int64_t>(grad_logits.size()),
-                                       "must have as many as logits, " + std::to_string(rows * in.shape.vocab)));
+  if (!detail::has_size(shape_policy, who, "grad_logits", grad_logits.size(), rows * in.shape.vocab,
+                        "must have as many as logits, " + std::to_string(rows * in.shape.vocab)))
     return;
-  }
   std::vector<T> lse(static_cast<std::size_t>(rows)), logp(static_cast<std::size_t>(rows));
   if (!detail::forward_rows(who, in, lse.data(), logp.data(), policy)) return;
   detail::backward_rows(in, lse.data(), logp.data(), grad_token_logp.data(), grad_logits.data());
@@ -388,11 +375,9 @@ void sequence_logp(std::type_identity_t<std::span<const T>> token_logp, std::spa
   constexpr const char* who = "rpo::sequence_logp";
   const auto sp = detail::shape_policy(policy);
   if (!detail::check_sequence_sizes(sp, who, shape, mask, "token_logp", token_logp.size(), "logp", logp.size())) return;
-  const std::string per_sequence = "must have sequences = " + std::to_string(shape.sequences);
-  if (!length.empty() && !detail::sized(length, shape.sequences))
-    return void(detail::fail(sp, errc::invalid_argument,
-                             detail::token_message(who, "length", static_cast<std::int64_t>(length.size()),
-                                                   per_sequence + " (or none)")));
+  if (!detail::has_size(sp, who, "length", length.size(), shape.sequences,
+                        "must have sequences = " + std::to_string(shape.sequences) + " (or none)", true))
+    return;
   if (how == token_reduction::mean)
     for (std::int64_t s = 0; s < shape.sequences; ++s)
       if (detail::response_length(mask, s, shape.tokens) == 0)
@@ -442,20 +427,13 @@ T evaluate_tokens(const L& l, const token_input<T>& in, const token_output<T>& o
   const token_logits<T>& tok = in.tokens;
   if (!detail::check_token_logits(who, tok, sp)) return nan;
   const std::int64_t s_count = tok.shape.sequences, rows = s_count * tok.shape.tokens;
-  if (!detail::sized(out.grad_logits, rows * tok.shape.vocab)) {
-    detail::fail(sp, errc::invalid_argument,
-                 detail::token_message(who, "grad_logits", static_cast<std::int64_t>(out.grad_logits.size()),
-                                       "must have as many as logits, " + std::to_string(rows * tok.shape.vocab) +
-                                           " (it may be the logits' own memory)"));
+  const std::string one_per_sequence = "must have one per sequence, " + std::to_string(s_count) + ", or none";
+  if (!detail::has_size(sp, who, "grad_logits", out.grad_logits.size(), rows * tok.shape.vocab,
+                        "must have as many as logits, " + std::to_string(rows * tok.shape.vocab) +
+                            " (it may be the logits' own memory)") ||
+      !detail::has_size(sp, who, "logp", out.logp.size(), s_count, one_per_sequence, true) ||
+      !detail::has_size(sp, who, "length", out.length.size(), s_count, one_per_sequence, true))
     return nan;
-  }
-  const auto optional = [&](std::size_t got, const char* name) {
-    if (got == 0 || static_cast<std::int64_t>(got) == s_count) return true;
-    return detail::fail(sp, errc::invalid_argument,
-                        detail::token_message(who, name, static_cast<std::int64_t>(got),
-                                              "must have one per sequence, " + std::to_string(s_count) + ", or none"));
-  };
-  if (!optional(out.logp.size(), "logp") || !optional(out.length.size(), "length")) return nan;
 
   // Response lengths, and the clear error for an empty response where the loss or the mean needs its length.
   constexpr bool needs_length = contains(detail::shape_of<L>().inputs, input::length);
