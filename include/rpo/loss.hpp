@@ -14,6 +14,7 @@
 #include <limits>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include "rpo/concepts.hpp"
 #include "rpo/config.hpp"
@@ -212,6 +213,12 @@ template <LossLike L, ErrorPolicy P> bool check_loss_parameters(const L& l, cons
 /// responses); `first` is the index of its first response in the caller's arrays (for the message).
 template <Scalar T, ErrorPolicy P>
 bool check_group_values(const loss_shape& shape, const group_ref<T>& group, std::int64_t first, const P& policy);
+/// Where the `size` explicit rewards `r` of a group break `ranks`: the two responses that tie (ranking::strict), the
+/// chosen response and one not below it (ranking::chosen_first), or the best and the worst when they tie
+/// (ranking::extremes); {−1, −1} when the group keeps the ranking. The one rule behind check_group_ranking's error and
+/// behind callers that drop such groups instead (rpo/bandit/data.hpp).
+template <Scalar T>
+constexpr std::pair<std::int64_t, std::int64_t> ranking_breach(ranking ranks, const T* r, std::int64_t size) noexcept;
 /// Checks what the scheme needs of the rewards it ranks by (`shape.ranks`) in group number `index`, whose first
 /// response is `first` in the caller's arrays: no tie at all (ranking::strict), or a best reward above the worst
 /// (ranking::extremes). A domain error names the group and the tied responses.
@@ -332,39 +339,47 @@ bool check_group_ranking(const loss_shape& shape, const group_ref<T>& group, std
              " to " + std::to_string(first + group.size - 1) + ")";
     };
     const auto name = [&](std::int64_t i) { return "reward[" + std::to_string(first + i) + "]"; };
-    if (shape.ranks == ranking::chosen_first) {
-      for (std::int64_t i = 1; i < group.size; ++i)
-        if (!(r[0] > r[i]))
-          return fail(policy, errc::domain_error,
-                      where() + " needs the chosen response's explicit reward above the others' (its offset is "
-                                "log(r_c - r_r)), but " + name(0) + " = " + format_number(static_cast<double>(r[0])) +
-                          " and " + name(i) + " = " + format_number(static_cast<double>(r[i])) +
-                          ": drop or swap the pair, or use a loss without the log offset (rpo::dpo)");
-    } else if (shape.ranks == ranking::strict) {
-      for (std::int64_t i = 0; i < group.size; ++i)
-        for (std::int64_t j = i + 1; j < group.size; ++j)
-          if (r[i] == r[j])
-            return fail(policy, errc::domain_error,
-                        where() + " is ranked by its explicit rewards, but responses " + std::to_string(first + i) +
-                            " and " + std::to_string(first + j) + " tie (" + name(i) + " = " + name(j) + " = " +
-                            format_number(static_cast<double>(r[i])) +
-                            "): ties in a ranking have no order; break them, or use a scheme that takes ties "
-                            "(sampling::softmax, or sampling::all_pairs with target::reward_gap)");
-    } else {
-      std::int64_t best = 0, worst = 0;
-      for (std::int64_t i = 1; i < group.size; ++i) {
-        if (r[i] > r[best]) best = i;
-        if (r[i] < r[worst]) worst = i;
-      }
-      if (!(r[best] > r[worst]))
-        return fail(policy, errc::domain_error,
-                    where() + " has its best and worst explicit rewards tied (every response has reward = " +
-                        format_number(static_cast<double>(r[best])) +
-                        "), so it has no best-vs-worst pair; ties in a ranking have no order: drop the group, or use "
-                        "a scheme that takes ties (sampling::softmax, sampling::leave_one_out)");
-    }
-    return true;
+    const auto [i, j] = ranking_breach(shape.ranks, r, group.size);
+    if (i < 0) return true;
+    if (shape.ranks == ranking::chosen_first)
+      return fail(policy, errc::domain_error,
+                  where() + " needs the chosen response's explicit reward above the others' (its offset is "
+                            "log(r_c - r_r)), but " + name(i) + " = " + format_number(static_cast<double>(r[i])) +
+                      " and " + name(j) + " = " + format_number(static_cast<double>(r[j])) +
+                      ": drop or swap the pair, or use a loss without the log offset (rpo::dpo)");
+    if (shape.ranks == ranking::strict)
+      return fail(policy, errc::domain_error,
+                  where() + " is ranked by its explicit rewards, but responses " + std::to_string(first + i) + " and " +
+                      std::to_string(first + j) + " tie (" + name(i) + " = " + name(j) + " = " +
+                      format_number(static_cast<double>(r[i])) +
+                      "): ties in a ranking have no order; break them, or use a scheme that takes ties "
+                      "(sampling::softmax, or sampling::all_pairs with target::reward_gap)");
+    return fail(policy, errc::domain_error,
+                where() + " has its best and worst explicit rewards tied (every response has reward = " +
+                    format_number(static_cast<double>(r[i])) +
+                    "), so it has no best-vs-worst pair; ties in a ranking have no order: drop the group, or use "
+                    "a scheme that takes ties (sampling::softmax, sampling::leave_one_out)");
   }
+}
+
+template <Scalar T>
+constexpr std::pair<std::int64_t, std::int64_t> ranking_breach(ranking ranks, const T* r, std::int64_t size) noexcept {
+  if (ranks == ranking::chosen_first) {
+    for (std::int64_t i = 1; i < size; ++i)
+      if (!(r[0] > r[i])) return {0, i};
+  } else if (ranks == ranking::strict) {
+    for (std::int64_t i = 0; i < size; ++i)
+      for (std::int64_t j = i + 1; j < size; ++j)
+        if (r[i] == r[j]) return {i, j};
+  } else if (ranks == ranking::extremes && size > 0) {
+    std::int64_t best = 0, worst = 0;
+    for (std::int64_t i = 1; i < size; ++i) {
+      if (r[i] > r[best]) best = i;
+      if (r[i] < r[worst]) worst = i;
+    }
+    if (!(r[best] > r[worst])) return {best, worst};
+  }
+  return {-1, -1};
 }
 
 }  // namespace detail

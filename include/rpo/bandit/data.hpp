@@ -2,7 +2,7 @@
 // scored by a reward model (offline: once, from π_ref; online: every step, from π_θ — RPO.md §7), and labelled
 // preference pairs for fitting a reward model.
 //
-// Public names: rpo::bandit::draw, rpo::bandit::collect_groups, rpo::bandit::preference,
+// Public names: rpo::bandit::collect_groups, rpo::bandit::preference,
 //               rpo::bandit::collect_preferences.
 // Responses are drawn i.i.d. with replacement (a group may repeat an arm, as a sampler at temperature 1 does). A loss
 // that ranks by the scores (a label target: DPO, IPO, SimPO) cannot take a group whose ranking ties; such a group
@@ -22,15 +22,13 @@
 #include "rpo/bandit/problem.hpp"
 #include "rpo/bandit/reward_model.hpp"
 #include "rpo/concepts.hpp"
+#include "rpo/loss.hpp"
 
 namespace rpo::bandit {
 
 // ===========================================================================================================
 // Declarations
 // ===========================================================================================================
-
-/// Draws y ~ σ(·|x) from row x of an X·V probability table (rows summing to 1), by inversion with one uniform draw.
-template <class Rng> std::int64_t draw(std::span<const double> table, std::int64_t arms, std::int64_t x, Rng& rng);
 
 /// `groups_per_prompt` groups of `group_size` responses for every prompt, drawn from `sampler` (an X·V probability
 /// table), scored by `rm` (one query per response), with log π_ref read from `ref` (an X·V probability table: the
@@ -59,37 +57,6 @@ std::vector<preference> collect_preferences(const problem& p, std::span<const do
 // Implementations
 // ===========================================================================================================
 
-namespace detail {
-inline bool keeps(ranking ranks, std::span<const double> scores) {
-  if (ranks == ranking::none) return true;
-  if (ranks == ranking::extremes) {
-    double lo = scores[0], hi = scores[0];
-    for (const double s : scores) lo = std::fmin(lo, s), hi = std::fmax(hi, s);
-    return hi > lo;
-  }
-  if (ranks == ranking::chosen_first) {
-    for (std::size_t i = 1; i < scores.size(); ++i)
-      if (!(scores[0] > scores[i])) return false;
-    return true;
-  }
-  for (std::size_t i = 0; i < scores.size(); ++i)
-    for (std::size_t j = i + 1; j < scores.size(); ++j)
-      if (scores[i] == scores[j]) return false;
-  return true;
-}
-}  // namespace detail
-
-template <class Rng> std::int64_t draw(std::span<const double> table, std::int64_t arms, std::int64_t x, Rng& rng) {
-  const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
-  const std::size_t row = static_cast<std::size_t>(x * arms);
-  double cumulative = 0;
-  for (std::int64_t y = 0; y + 1 < arms; ++y) {
-    cumulative += table[row + static_cast<std::size_t>(y)];
-    if (u < cumulative) return y;
-  }
-  return arms - 1;
-}
-
 template <class Rng>
 response_batch collect_groups(const problem& p, std::span<const double> sampler, std::span<const double> ref,
                               const reward_model& rm, std::int64_t group_size, std::int64_t groups_per_prompt,
@@ -109,7 +76,7 @@ response_batch collect_groups(const problem& p, std::span<const double> sampler,
         b.add(x, y, std::log(ref[p.at(x, y)]), p.length(x, y), rm.score(p.arms, x, y, rng));
       }
       const auto first = static_cast<std::size_t>(b.offsets.back());
-      if (detail::keeps(ranks, std::span<const double>(b.reward).subspan(first)))
+      if (rpo::detail::ranking_breach(ranks, b.reward.data() + first, group_size).first < 0)
         b.close_group();
       else
         b.discard_open_group();

@@ -39,9 +39,7 @@ inline void check_table(const char* who, const problem& p, std::span<const doubl
 
 inline double expected_reward(const problem& p, std::span<const double> pi) {
   detail::check_table("rpo::bandit::expected_reward", p, pi);
-  double total = 0;
-  for (std::size_t i = 0; i < pi.size(); ++i) total += pi[i] * p.reward[i];
-  return total / static_cast<double>(p.prompts);
+  return detail::expected_under(pi, p.reward, p.prompts);
 }
 
 inline double mean_kl(const problem& p, std::span<const double> pi) {

@@ -1,6 +1,6 @@
 // rpo/bandit/policy.hpp — the tabular softmax policy of a bandit: logits θ[x][y], π(·|x) = softmax(θ[x]).
 //
-// Public names: rpo::bandit::tabular_policy.
+// Public names: rpo::bandit::tabular_policy, rpo::bandit::draw.
 // The chain rule from what rpo::evaluate gives (∂loss/∂log π(y|x), its grad_logp) to the logits:
 // ∂log π(y|x)/∂θ[x][z] = 1{y = z} − π(z|x), and θ of other prompts gets nothing. RPO.md §2.4 (the policy class is
 // unrestricted per prompt, so the optimum π* is reachable) and §3.4 (the online identities differentiate log π).
@@ -23,6 +23,9 @@ namespace rpo::bandit {
 // ===========================================================================================================
 // Declarations
 // ===========================================================================================================
+
+/// Draws y ~ σ(·|x) from row x of an X·V probability table (rows summing to 1), by inversion with one uniform draw.
+template <class Rng> std::int64_t draw(std::span<const double> table, std::int64_t arms, std::int64_t x, Rng& rng);
 
 /// Logits θ (X·V, row-major) of a tabular softmax policy. Built at π_ref (θ = log π_ref), so that log π − log π_ref
 /// starts at 0.
@@ -94,15 +97,22 @@ inline void tabular_policy::accumulate_grad(std::int64_t x, std::int64_t y, doub
   grad[at(x, y)] += g;
 }
 
-template <class Rng> std::int64_t tabular_policy::sample(std::int64_t x, Rng& rng) const {
+template <class Rng> std::int64_t draw(std::span<const double> table, std::int64_t arms, std::int64_t x, Rng& rng) {
   const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
-  const double lse = log_normaliser(x);
+  const std::size_t row = static_cast<std::size_t>(x * arms);
   double cumulative = 0;
-  for (std::int64_t y = 0; y + 1 < arms_; ++y) {
-    cumulative += std::exp(theta_[at(x, y)] - lse);
+  for (std::int64_t y = 0; y + 1 < arms; ++y) {
+    cumulative += table[row + static_cast<std::size_t>(y)];
     if (u < cumulative) return y;
   }
-  return arms_ - 1;
+  return arms - 1;
+}
+
+template <class Rng> std::int64_t tabular_policy::sample(std::int64_t x, Rng& rng) const {
+  const double lse = log_normaliser(x);
+  std::vector<double> row(static_cast<std::size_t>(arms_));
+  for (std::int64_t y = 0; y < arms_; ++y) row[static_cast<std::size_t>(y)] = std::exp(theta_[at(x, y)] - lse);
+  return draw(row, arms_, 0, rng);
 }
 
 }  // namespace rpo::bandit

@@ -94,6 +94,12 @@ inline void check_table(const char* who, const char* name, const problem& p, std
     throw std::invalid_argument(std::string(who) + ": " + name + " has " + std::to_string(t.size()) +
                                 " entries but the problem has prompts * arms = " + std::to_string(p.reward.size()));
 }
+/// E_{x uniform, y~π(·|x)} s(x, y) for X·V tables π and s of the same size: Σ π·s over the X prompts.
+inline double expected_under(std::span<const double> pi, std::span<const double> s, std::int64_t prompts) {
+  double total = 0;
+  for (std::size_t i = 0; i < pi.size(); ++i) total += pi[i] * s[i];
+  return total / static_cast<double>(prompts);
+}
 inline std::string indexed(const char* name, std::int64_t x, std::int64_t y) {
   return std::string(name) + "[" + std::to_string(x) + "][" + std::to_string(y) + "]";
 }

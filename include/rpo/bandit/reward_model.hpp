@@ -80,9 +80,7 @@ inline double reward_model::expected(std::span<const double> pi, std::int64_t ar
   if (pi.size() != mean.size())
     throw std::invalid_argument("rpo::bandit::reward_model::expected: the policy table has " +
                                 std::to_string(pi.size()) + " entries but the model has " + std::to_string(mean.size()));
-  double total = 0;
-  for (std::size_t i = 0; i < pi.size(); ++i) total += pi[i] * mean[i];
-  return total * static_cast<double>(arms) / static_cast<double>(pi.size());
+  return detail::expected_under(pi, mean, static_cast<std::int64_t>(pi.size()) / arms);
 }
 
 inline void reward_model::check(const problem& p) const {

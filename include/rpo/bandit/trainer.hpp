@@ -97,8 +97,7 @@ void check_config(const L& l, const problem& p, const reward_model& rm, const tr
   constexpr const char* who = "rpo::bandit::train";
   p.check();
   rm.check(p);
-  if (const parameter_error e = check_parameters(l))
-    throw std::invalid_argument(rpo::detail::rule_message(loss_name<L>(), e.name, e.rule, e.value));
+  rpo::detail::check_loss_parameters(l, errors::throw_on_error{});  // rpo::evaluate's own check and message
   using scheme = decltype(as_loss(l));  // its group sizes are those of its sampling scheme
   const auto k = static_cast<double>(c.group_size);
   if (scheme::group_size != 0 && c.group_size != scheme::group_size)
