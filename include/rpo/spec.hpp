@@ -85,6 +85,9 @@ class any_loss {
   std::int64_t group_size() const noexcept { return state_->group_size; }
   /// The fewest responses a group may have.
   std::int64_t min_group_size() const noexcept { return state_->min_group_size; }
+  /// What it needs of a group's explicit rewards (rpo::ranking::none for most); evaluate() rejects a group that breaks
+  /// it.
+  ranking ranks() const noexcept { return state_->ranks; }
 
   /// The number of groups evaluate() will see in `in` (offsets.size() − 1, or N / group_size()).
   template <Scalar T> std::int64_t group_count(const batch_input<T>& in) const noexcept;
@@ -106,6 +109,7 @@ class any_loss {
     std::string name, spec, composition;
     input inputs = input::none;
     std::int64_t group_size = 0, min_group_size = 0;
+    ranking ranks = ranking::none;
     virtual ~model() = default;
     virtual double run(const batch_input<double>& in, const batch_output<double>& out, reduction how) const = 0;
     virtual float run(const batch_input<float>& in, const batch_output<float>& out, reduction how) const = 0;
@@ -655,6 +659,7 @@ template <LossLike L> any_loss any_loss::from(const L& l, std::string name, std:
   state->inputs = C::inputs;
   state->group_size = C::group_size;
   state->min_group_size = C::min_group_size;
+  state->ranks = C::ranks;
   return any_loss(std::move(state));
 }
 
