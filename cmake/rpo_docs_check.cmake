@@ -1,9 +1,9 @@
-# cmake -DDOCS=<docs dir> -DOUT=<dir> -DCXX=<compiler> -DRPO_INCLUDE=<dir> -DINCLUDES=<dir;dir> -P rpo_docs_check.cmake
-# Compiles and runs every ```cpp block of docs/*.md that has a main(), with -Wall -Wextra -Wpedantic -Werror, so the
-# examples a user copies from the documentation are code that CI builds. Fails on the first block that does not
-# compile or exits non-zero, naming the page and the block.
+# cmake -DPAGE=<docs/page.md> -DOUT=<dir> -DCXX=<compiler> -DRPO_INCLUDE=<dir> -DINCLUDES=<dir;dir> -P rpo_docs_check.cmake
+# Compiles and runs every ```cpp block of one page of docs/ that has a main(), with -Wall -Wextra -Wpedantic -Werror,
+# so the examples a user copies from the documentation are code that CI builds (examples/CMakeLists.txt makes one
+# test, docs:<page>, per page that has one). Fails on the first block that does not compile or exits non-zero, naming
+# the page and the block.
 cmake_minimum_required(VERSION 3.25)
-file(GLOB pages "${DOCS}/*.md")
 file(MAKE_DIRECTORY "${OUT}")
 # rpo's headers with -I (our warnings are errors too); the libraries' with -isystem, except the compiler's own
 # /usr/include, which -isystem would reorder (breaking #include_next in the C++ library).
@@ -14,7 +14,7 @@ foreach(dir IN LISTS INCLUDES)
   list(APPEND flags "-isystem" "${dir}")
 endforeach()
 set(count 0)
-foreach(page IN LISTS pages)
+foreach(page IN ITEMS "${PAGE}")
   file(READ "${page}" text)
   get_filename_component(name "${page}" NAME_WE)
   set(block 0)
@@ -44,4 +44,7 @@ foreach(page IN LISTS pages)
     math(EXPR count "${count} + 1")
   endwhile()
 endforeach()
-message(STATUS "${count} documentation examples compiled and ran")
+if(count EQUAL 0)
+  message(FATAL_ERROR "${PAGE} has no C++ example with a main()")
+endif()
+message(STATUS "${count} documentation examples of ${PAGE} compiled and ran")

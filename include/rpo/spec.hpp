@@ -7,6 +7,12 @@
 // rpo::any_loss: the same compiled composition as the static type, behind one virtual call per batch. This is the
 // entry point of `rpo-eval` and of the Python module; C++ code that knows its loss at compile time should use the
 // preset or rpo::loss directly. Not included by <rpo.hpp>: it instantiates every composition it can name.
+//
+// Compiling the registry once (docs/spec.md#compile_once): parse_loss and registered_losses instantiate every
+// composition, over a minute of compilation. By default they are inline here and every translation unit that
+// includes this header pays it. Define RPO_SPEC_EXTERN in every translation unit of the program and this header
+// only declares them; exactly one translation unit also defines RPO_SPEC_IMPLEMENTATION before including it and
+// compiles them once, with external linkage. All translation units of one program must agree (ODR).
 // @sa docs/spec.md
 #pragma once
 
@@ -38,6 +44,19 @@
 #include "rpo/sampling.hpp"
 #include "rpo/target.hpp"
 
+// RPO_DETAIL_SPEC_DEFINES: this translation unit compiles the registry; RPO_DETAIL_SPEC_LINKAGE: `inline` in the
+// header-only mode, nothing when it is compiled once.
+#if defined(RPO_SPEC_IMPLEMENTATION) || !defined(RPO_SPEC_EXTERN)
+#  define RPO_DETAIL_SPEC_DEFINES 1
+#else
+#  define RPO_DETAIL_SPEC_DEFINES 0
+#endif
+#if defined(RPO_SPEC_IMPLEMENTATION) || defined(RPO_SPEC_EXTERN)
+#  define RPO_DETAIL_SPEC_LINKAGE
+#else
+#  define RPO_DETAIL_SPEC_LINKAGE inline
+#endif
+
 namespace rpo {
 
 // ===========================================================================================================
@@ -67,7 +86,7 @@ struct loss_info {
 };
 
 /// Every loss a spec can name: the presets, then the general form "rpo".  @sa docs/spec.md#registered_losses
-const std::vector<loss_info>& registered_losses();
+RPO_DETAIL_SPEC_LINKAGE const std::vector<loss_info>& registered_losses();
 
 /// A loss chosen at run time: evaluates batches exactly as rpo::evaluate does with the static composition.
 /// Cheap to copy (it shares its immutable state).  @sa docs/spec.md#any_loss
@@ -123,7 +142,7 @@ class any_loss {
 /// Parses `spec` into a loss: `name`, `name()` or `name(key=value, ...)`, spaces allowed around tokens, an
 /// optional "rpo::" before the name. Parameters left out take their defaults; every parameter is checked here,
 /// so a loss that parses can be evaluated. Throws rpo::spec_error.  @sa docs/spec.md#parse_loss
-any_loss parse_loss(std::string_view spec);
+RPO_DETAIL_SPEC_LINKAGE any_loss parse_loss(std::string_view spec);
 
 
 // ===========================================================================================================
@@ -767,6 +786,9 @@ inline std::string why_not(const std::string& distance, const std::string& targe
                 "to shift it";
 }
 
+// The registry: every composition a spec can name is instantiated from here on.
+#if RPO_DETAIL_SPEC_DEFINES
+
 inline any_loss parse_general(arguments& args) {
   const std::vector<std::string> d_keys = keys(distances{}), r_keys = keys(rewards{}), t_keys = keys(targets{}),
                                  s_keys = keys(samplings{});
@@ -852,9 +874,13 @@ inline std::vector<std::string> loss_names() {
   return names;
 }
 
+#endif  // RPO_DETAIL_SPEC_DEFINES
+
 }  // namespace detail::spec
 
-inline any_loss parse_loss(std::string_view spec) {
+#if RPO_DETAIL_SPEC_DEFINES
+
+RPO_DETAIL_SPEC_LINKAGE any_loss parse_loss(std::string_view spec) {
   namespace s = detail::spec;
   s::arguments args(spec, s::tokenize(spec));
   if (args.loss() == "rpo") return s::parse_general(args);
@@ -871,7 +897,7 @@ inline any_loss parse_loss(std::string_view spec) {
   return *out;
 }
 
-inline const std::vector<loss_info>& registered_losses() {
+RPO_DETAIL_SPEC_LINKAGE const std::vector<loss_info>& registered_losses() {
   namespace s = detail::spec;
   static const std::vector<loss_info> table = [] {
     std::vector<loss_info> out;
@@ -907,5 +933,7 @@ inline const std::vector<loss_info>& registered_losses() {
   }();
   return table;
 }
+
+#endif  // RPO_DETAIL_SPEC_DEFINES
 
 }  // namespace rpo
