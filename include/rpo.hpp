@@ -10,6 +10,7 @@
 #include "rpo/distance.hpp"
 #include "rpo/errors.hpp"
 #include "rpo/extension.hpp"
+#include "rpo/fields.hpp"
 #include "rpo/loss.hpp"
 #include "rpo/math.hpp"
 #include "rpo/presets.hpp"

@@ -146,3 +146,32 @@ TEST_SUITE("errors") {
         {"ref_logp has 2 entries but logp has 4"});
   }
 }
+
+TEST_CASE("rpo::holding: a declared input gives the undeclared call's result, and keeps the run-time checks") {
+  using rpo::input;
+  const rpo::pair_input<double> pair{.logp = {-12, -20}, .ref_logp = {-13.5, -19}, .length = {10, 12}};
+  static_assert(rpo::with_fields<input::logp | input::length, rpo::pair_input<double>>::fields ==
+                (input::logp | input::length));
+  // Declaring more than the loss reads is fine (simpo reads no reference).
+  const auto declared = rpo::value_and_grad(rpo::simpo{}, rpo::holding<input::logp | input::ref_logp | input::length>(pair));
+  const auto plain = rpo::value_and_grad(rpo::simpo{}, pair);
+  CHECK(declared.loss == plain.loss);
+  CHECK(declared.grad_logp[0] == plain.grad_logp[0]);
+  CHECK(declared.grad_logp[1] == plain.grad_logp[1]);
+
+  const std::vector<double> logp{-12, -20, -3, -4}, ref{-13.5, -19, -3.5, -3}, reward{1, 0, 0.25, 0.5};
+  const rpo::batch_input<double> batch{.logp = logp, .ref_logp = ref, .reward = reward};
+  std::vector<double> g1(4), g2(4);
+  const double a = rpo::evaluate(rpo::rpo_bwd{}, rpo::holding<input::logp | input::ref_logp | input::reward>(batch),
+                                 {.grad_logp = g1}, rpo::reduction::sum());
+  const double b = rpo::evaluate(rpo::rpo_bwd{}, batch, {.grad_logp = g2}, rpo::reduction::sum());
+  CHECK(a == b);
+  CHECK(g1 == g2);
+
+  // The declaration is a promise about which fields are there, not about their values: a NaN is still refused.
+  rpo::pair_input<double> bad = pair;
+  bad.ref_logp[1] = std::numeric_limits<double>::quiet_NaN();
+  expect_error<std::domain_error>(
+      [&] { (void)rpo::value_and_grad(rpo::dpo{}, rpo::holding<input::logp | input::ref_logp>(bad)); },
+      {"ref_logp[1] must be finite"});
+}
