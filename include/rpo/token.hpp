@@ -220,32 +220,51 @@ bool has_size(const P& policy, const char* who, const char* name, std::size_t go
   return fail(policy, errc::invalid_argument, token_message(who, name, static_cast<std::int64_t>(got), rule));
 }
 
-/// Checks the shape, that every span has its size, and the target ids of response positions. Throws (or reports)
-/// std::invalid_argument naming the argument and the value; returns false after a failure.
-template <Scalar T, ErrorPolicy P>
-bool check_token_logits(const char* who, const token_logits<T>& in, const P& policy) {
-  const token_shape& s = in.shape;
+/// Checks the shape and that the logits, targets and mask have its sizes (rpo/cuda/token.cuh checks its device
+/// spans with it too). Throws (or reports) std::invalid_argument naming the argument and the value; returns false
+/// after a failure.
+template <ErrorPolicy P>
+bool check_token_sizes(const char* who, const token_shape& s, std::size_t logits, std::size_t target, std::size_t mask,
+                       const P& policy) {
   if (s.sequences < 0) return fail(policy, errc::invalid_argument, rule_message(who, "shape.sequences", "must be >= 0", static_cast<double>(s.sequences)));
   if (s.tokens < 0) return fail(policy, errc::invalid_argument, rule_message(who, "shape.tokens", "must be >= 0", static_cast<double>(s.tokens)));
   if (s.vocab < 1) return fail(policy, errc::invalid_argument, rule_message(who, "shape.vocab", "must be >= 1", static_cast<double>(s.vocab)));
   const std::int64_t rows = s.sequences * s.tokens;
   const auto dims = std::to_string(s.sequences) + " x " + std::to_string(s.tokens);
   const std::string per_token = "must have sequences x tokens = " + dims + " = " + std::to_string(rows);
-  if (!has_size(policy, who, "logits", in.logits.size(), rows * s.vocab,
-                "must have sequences x tokens x vocab = " + dims + " x " + std::to_string(s.vocab) + " = " +
-                    std::to_string(rows * s.vocab)) ||
-      !has_size(policy, who, "target", in.target.size(), rows, per_token) ||
-      !has_size(policy, who, "mask", in.mask.size(), rows, per_token + " (or none)", true))
-    return false;
+  return has_size(policy, who, "logits", logits, rows * s.vocab,
+                  "must have sequences x tokens x vocab = " + dims + " x " + std::to_string(s.vocab) + " = " +
+                      std::to_string(rows * s.vocab)) &&
+         has_size(policy, who, "target", target, rows, per_token) &&
+         has_size(policy, who, "mask", mask, rows, per_token + " (or none)", true);
+}
+
+/// The message for target id `y` at row `r` (sequence r / tokens, token r % tokens) outside [0, vocab).
+inline std::string bad_target_message(const char* who, std::int64_t r, const token_shape& s, std::int64_t y) {
+  return std::string(who) + ": target[" + std::to_string(r) + "] (sequence " + std::to_string(r / s.tokens) +
+         ", token " + std::to_string(r % s.tokens) + ") must be a token id in [0, vocab = " + std::to_string(s.vocab) +
+         "), but got target[" + std::to_string(r) + "] = " + std::to_string(y);
+}
+
+/// The message for a response row `r` whose token log-prob `value` is not finite.
+inline std::string nonfinite_token_message(const char* who, std::int64_t r, std::int64_t tokens, double value) {
+  return std::string(who) + ": the log-prob of target[" + std::to_string(r) + "] (sequence " +
+         std::to_string(r / tokens) + ", token " + std::to_string(r % tokens) + ") must be finite, but got " +
+         format_number(value) + " (its logits hold a NaN or +inf, or the target's logit is -inf)";
+}
+
+/// Checks the shape, that every span has its size, and the target ids of response positions. Throws (or reports)
+/// std::invalid_argument naming the argument and the value; returns false after a failure.
+template <Scalar T, ErrorPolicy P>
+bool check_token_logits(const char* who, const token_logits<T>& in, const P& policy) {
+  const token_shape& s = in.shape;
+  if (!check_token_sizes(who, s, in.logits.size(), in.target.size(), in.mask.size(), policy)) return false;
+  const std::int64_t rows = s.sequences * s.tokens;
   for (std::int64_t r = 0; r < rows; ++r) {
     const auto ur = static_cast<std::size_t>(r);
     if (!in.mask.empty() && in.mask[ur] == 0) continue;
     const std::int64_t y = in.target[ur];
-    if (y < 0 || y >= s.vocab)
-      return fail(policy, errc::invalid_argument,
-                  std::string(who) + ": target[" + std::to_string(r) + "] (sequence " + std::to_string(r / (s.tokens)) +
-                      ", token " + std::to_string(r % s.tokens) + ") must be a token id in [0, vocab = " +
-                      std::to_string(s.vocab) + "), but got target[" + std::to_string(r) + "] = " + std::to_string(y));
+    if (y < 0 || y >= s.vocab) return fail(policy, errc::invalid_argument, bad_target_message(who, r, s, y));
   }
   return true;
 }
@@ -275,10 +294,7 @@ bool forward_rows(const char* who, const token_logits<T>& in, T* lse, T* token_l
     for (std::int64_t r = 0; r < rows; ++r) {
       if (is_finite(token_logp[r])) continue;
       return fail(policy, errc::domain_error,
-                  std::string(who) + ": the log-prob of target[" + std::to_string(r) + "] (sequence " +
-                      std::to_string(r / in.shape.tokens) + ", token " + std::to_string(r % in.shape.tokens) +
-                      ") must be finite, but got " + format_number(static_cast<double>(token_logp[r])) +
-                      " (its logits hold a NaN or +inf, or the target's logit is -inf)");
+                  nonfinite_token_message(who, r, in.shape.tokens, static_cast<double>(token_logp[r])));
     }
   }
   return true;
@@ -312,6 +328,22 @@ inline std::int64_t response_length(std::span<const std::uint8_t> mask, std::int
 
 inline std::string empty_response(const char* who, std::int64_t s, const char* why) {
   return std::string(who) + ": sequence " + std::to_string(s) + " has an empty response (its mask is all zero, length = 0), " + why;
+}
+
+/// The fused pass's check of one response length n of sequence s: an empty response is an error (std::domain_error
+/// naming the sequence) when its sequence log-prob is a mean (`per_sequence`) or the loss reads lengths
+/// (`needs_length`). False after failing under `sp`.
+template <class SP>
+bool check_response_length(const SP& sp, const char* who, std::int64_t s, std::int64_t n, token_reduction per_sequence,
+                           bool needs_length) {
+  if (n > 0) return true;
+  if (per_sequence == token_reduction::mean)
+    return fail(sp, errc::domain_error,
+                empty_response(who, s, "and the mean over its response tokens (per_sequence = mean) is undefined"));
+  if (needs_length)
+    return fail(sp, errc::domain_error,
+                empty_response(who, s, "but this loss normalises its reward by the response length"));
+  return true;
 }
 
 /// The checks sequence_logp and sequence_logp_backward share: S, T ≥ 0, the per-token array `token_name` (S·T
@@ -441,17 +473,7 @@ T evaluate_tokens(const L& l, const token_input<T>& in, const token_output<T>& o
   for (std::int64_t s = 0; s < s_count; ++s) {
     const std::int64_t n = detail::response_length(tok.mask, s, tok.shape.tokens);
     length[static_cast<std::size_t>(s)] = static_cast<T>(n);
-    if (n > 0) continue;
-    if (in.per_sequence == token_reduction::mean) {
-      detail::fail(sp, errc::domain_error,
-                   detail::empty_response(who, s, "and the mean over its response tokens (per_sequence = mean) is undefined"));
-      return nan;
-    }
-    if (needs_length) {
-      detail::fail(sp, errc::domain_error,
-                   detail::empty_response(who, s, "but this loss normalises its reward by the response length"));
-      return nan;
-    }
+    if (!detail::check_response_length(sp, who, s, n, in.per_sequence, needs_length)) return nan;
   }
 
   // Pass 1: one read of each response row.
