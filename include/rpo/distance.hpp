@@ -18,9 +18,16 @@ namespace rpo::distance {
 namespace detail {
 /// σ(x)σ(−x)·(x − y), the curvature of softplus at x times a gap. σ(x)σ(−x) underflows to 0 long before x − y can
 /// overflow, and 0·∞ would be NaN: the product is then 0, its true value to the last bit.
-template <Scalar T> RPO_HD constexpr T slope_times_gap(T x, T y) noexcept {
-  const T slope = sigmoid(x) * sigmoid(-x);
-  return slope == T(0) ? T(0) : slope * (x - y);
+template <Scalar T> RPO_HD constexpr T slope_times_gap(const rpo::detail::logistic_parts<T>& x, T y) noexcept {
+  const T slope = x.pos * x.neg;
+  return slope == T(0) ? T(0) : slope * (x.x - y);
+}
+/// softplus(−a) and −σ(−a), the loss and slope of every distance at a hard label, from one exponential.
+template <Scalar T> RPO_HD constexpr gap_grad<T> at_hard_label(T a) noexcept {
+  const auto p = rpo::detail::logistic_of(a);
+  T plus, minus;
+  p.softplus_pair(plus, minus);
+  return {minus, -p.neg, T(0)};
 }
 }  // namespace detail
 
@@ -43,11 +50,13 @@ struct squared {
 /// @sa docs/distance.md#bernoulli_bwd_kl
 struct bernoulli_bwd_kl {
   template <Scalar T> RPO_HD constexpr gap_grad<T> value_and_grad(T a, T b) const noexcept {
-    return {bregman_softplus(a, b), sigmoid_difference(a, b), detail::slope_times_gap(b, a)};
+    const auto pa = rpo::detail::logistic_of(a), pb = rpo::detail::logistic_of(b);  // one exponential each
+    return {rpo::detail::bregman_softplus(a, pb), rpo::detail::sigmoid_difference(pa, pb),
+            detail::slope_times_gap(pb, a)};
   }
   /// The limit b → +∞: D = softplus(−a), ∂D/∂a = −σ(−a).
   template <Scalar T> RPO_HD constexpr gap_grad<T> value_and_grad(T a, infinite_target_t) const noexcept {
-    return {softplus(-a), -sigmoid(-a), T(0)};
+    return detail::at_hard_label(a);
   }
   /// No parameters.
   constexpr parameter_error check() const noexcept { return {}; }
@@ -59,7 +68,9 @@ struct bernoulli_bwd_kl {
 /// not compose with it.  @sa docs/distance.md#bernoulli_fwd_kl
 struct bernoulli_fwd_kl {
   template <Scalar T> RPO_HD constexpr gap_grad<T> value_and_grad(T a, T b) const noexcept {
-    return {bregman_softplus(b, a), detail::slope_times_gap(a, b), sigmoid_difference(b, a)};
+    const auto pa = rpo::detail::logistic_of(a), pb = rpo::detail::logistic_of(b);  // one exponential each
+    return {rpo::detail::bregman_softplus(b, pa), detail::slope_times_gap(pa, b),
+            rpo::detail::sigmoid_difference(pb, pa)};
   }
   /// No parameters.
   constexpr parameter_error check() const noexcept { return {}; }
@@ -72,13 +83,15 @@ struct bernoulli_fwd_kl {
 /// @sa docs/distance.md#logistic
 struct logistic {
   template <Scalar T> RPO_HD constexpr gap_grad<T> value_and_grad(T a, T b) const noexcept {
-    const T q = sigmoid(b);
-    const T q_bar = sigmoid(-b);
-    return {q * softplus(-a) + q_bar * softplus(a), sigmoid_difference(a, b), -a * q * q_bar};
+    const auto pa = rpo::detail::logistic_of(a), pb = rpo::detail::logistic_of(b);  // one exponential each
+    T softplus_a, softplus_minus_a;
+    pa.softplus_pair(softplus_a, softplus_minus_a);
+    return {pb.pos * softplus_minus_a + pb.neg * softplus_a, rpo::detail::sigmoid_difference(pa, pb),
+            -a * pb.pos * pb.neg};
   }
   /// The limit b → +∞: D = softplus(−a), ∂D/∂a = −σ(−a).
   template <Scalar T> RPO_HD constexpr gap_grad<T> value_and_grad(T a, infinite_target_t) const noexcept {
-    return {softplus(-a), -sigmoid(-a), T(0)};
+    return detail::at_hard_label(a);
   }
   /// No parameters.
   constexpr parameter_error check() const noexcept { return {}; }

@@ -93,6 +93,44 @@ template <Scalar T> RPO_HD constexpr T expm1mx(T x) noexcept {
   return sum;
 }
 
+
+/// e^{−|x|} and what the logistic functions of x make of it, so that a distance that needs σ(x), σ(−x),
+/// softplus(x) and softplus(−x) pays one exponential (and one log1p for the softpluses), not one each. Every value
+/// is bit for bit what rpo::sigmoid and rpo::softplus give (the same expressions on the same e).
+template <Scalar T> struct logistic_parts {
+  T x;    ///< the argument
+  T e;    ///< e^{−|x|} ∈ (0, 1]
+  T pos;  ///< σ(x)
+  T neg;  ///< σ(−x)
+  /// {softplus(x), softplus(−x)}, one log1p.
+  RPO_HD constexpr void softplus_pair(T& plus, T& minus) const noexcept {
+    RPO_USING_STD(log1p)
+    const T l = log1p(e);
+    plus = x >= T(0) ? x + l : l;
+    minus = x >= T(0) ? l : -x + l;
+  }
+};
+template <Scalar T> RPO_HD constexpr logistic_parts<T> logistic_of(T x) noexcept {
+  RPO_USING_STD(exp)
+  if (x >= T(0)) {
+    const T e = exp(-x);
+    return {x, e, T(1) / (T(1) + e), e / (T(1) + e)};
+  }
+  const T e = exp(x);
+  return {x, e, e / (T(1) + e), T(1) / (T(1) + e)};
+}
+
+/// σ(a) − σ(b) from the parts of a and b (rpo::sigmoid_difference's regimes).
+template <Scalar T>
+RPO_HD constexpr T sigmoid_difference(const logistic_parts<T>& a, const logistic_parts<T>& b) noexcept {
+  RPO_USING_STD(expm1) RPO_USING_STD(fabs)
+  if (fabs(a.x - b.x) <= T(1)) return -expm1(b.x - a.x) * a.pos * b.neg;
+  if (a.x >= T(0) && b.x >= T(0)) return b.neg - a.neg;
+  return a.pos - b.pos;
+}
+
+/// B_softplus(x, y) with the parts of y (rpo::bregman_softplus's regimes).
+template <Scalar T> RPO_HD constexpr T bregman_softplus(T x, const logistic_parts<T>& py) noexcept;
 }  // namespace detail
 
 // One branch per sign rather than max(x, 0) + log1p(e^{−|x|}): the same numbers, but each branch is a smooth
@@ -116,10 +154,7 @@ template <Scalar T> RPO_HD constexpr T sigmoid(T x) noexcept {
 // for |a − b| ≤ 1. Farther apart, the plain difference is accurate unless both values sit near 1, where
 // σ(−b) − σ(−a) is used instead.
 template <Scalar T> RPO_HD constexpr T sigmoid_difference(T a, T b) noexcept {
-  RPO_USING_STD(expm1) RPO_USING_STD(fabs)
-  if (fabs(a - b) <= T(1)) return -expm1(b - a) * sigmoid(a) * sigmoid(-b);
-  if (a >= T(0) && b >= T(0)) return sigmoid(-b) - sigmoid(-a);
-  return sigmoid(a) - sigmoid(b);
+  return detail::sigmoid_difference(detail::logistic_of(a), detail::logistic_of(b));
 }
 
 template <Scalar T> RPO_HD constexpr T log1mexp(T x) noexcept {
@@ -162,16 +197,23 @@ template <Scalar T> RPO_HD constexpr T binary_entropy_logit(T u) noexcept {
 //   |d| ≥ 1:  B = sp(−x) − sp(−y) + q·d (RPO.md §2.2), whose terms are at most a few times B.
 // If d overflows (|x − y| > max), the true value is +inf.
 template <Scalar T> RPO_HD constexpr T bregman_softplus(T x, T y) noexcept {
+  return detail::bregman_softplus(x, detail::logistic_of(y));
+}
+
+// B(x, y) = B(−x, −y): with y ≥ 0 after the flip, q = σ(−y) ≤ 1/2 and d = x − y; near (|d| < 1) the series forms of
+// log(1 + q(e^{−d} − 1)) + q(e^{−d} − 1 + d), far the difference of softpluses, whose terms are within a factor 4.
+template <Scalar T>
+RPO_HD constexpr T detail::bregman_softplus(T x, const logistic_parts<T>& py) noexcept {
   RPO_USING_STD(expm1) RPO_USING_STD(fabs)
-  if (y < T(0)) {
-    x = -x;
-    y = -y;
-  }
-  const T d = x - y;
-  const T q = sigmoid(-y);
-  if (fabs(d) < T(1)) return detail::log1pmx(q * expm1(-d)) + q * detail::expm1mx(-d);
+  const bool flip = py.x < T(0);
+  const T d = flip ? py.x - x : x - py.x;
+  const T q = flip ? py.pos : py.neg;  // σ(−y) of the flipped y
+  if (fabs(d) < T(1)) return log1pmx(q * expm1(-d)) + q * expm1mx(-d);
   if (fabs(d) == std::numeric_limits<T>::infinity()) return std::numeric_limits<T>::infinity();
-  return softplus(-x) - softplus(-y) + q * d;
+  T x_plus, x_minus, y_plus, y_minus;
+  logistic_of(x).softplus_pair(x_plus, x_minus);
+  py.softplus_pair(y_plus, y_minus);
+  return flip ? x_plus - y_plus + q * d : x_minus - y_minus + q * d;  // softplus(−x) − softplus(−y) + q·d, flipped
 }
 
 template <Scalar T> RPO_HD constexpr T bernoulli_kl_logit(T u, T v) noexcept { return bregman_softplus(v, u); }
