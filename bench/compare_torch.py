@@ -4,7 +4,8 @@
 Cases:
   fused/<preset>/SxTxV   logits [S, T, V] (float32) -> log_softmax -> gather -> masked sum -> the preset's loss ->
                          backward, the way trainers write it, against rpo::evaluate_tokens (in place).
-  pairs/<preset>/N       N pairs of sequence log-probs (float64) -> the loss -> backward, against rpo::evaluate.
+  pairs/<preset>/N       N pairs of sequence log-probs (float64) -> the loss -> backward, against rpo::evaluate, for
+                         every registered loss that takes pairs (`rpo_torch_driver list`; --presets to choose).
 PyTorch's loss formulas are tests/reference/torch_reference.py's (written from the docs, independently of rpo).
 rpo runs through build/<preset>/bench/rpo_torch_driver (--driver), OMP_NUM_THREADS = --threads; PyTorch with
 torch.set_num_threads(--threads). Every timing runs in its own process (PyTorch at V = 128256 needs about 17 GB),
@@ -16,7 +17,8 @@ torch_peak_bytes (growth of the peak resident set during the timed calls), and f
 (3 x the bytes of the logits / copy bandwidth, divided by ours_s; the copy bandwidth is a parallel memcpy measured
 by the driver in the same run).
 
-    /usr/bin/python3 bench/compare_torch.py --driver build/gcc/bench/rpo_torch_driver --json perf.json
+    /usr/bin/python3 bench/compare_torch.py --driver build/gcc/bench/rpo_torch_driver --json perf.json \
+        --markdown perf.md        # perf.md: the table of docs/performance.md
 """
 import argparse
 import json
@@ -34,8 +36,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "reference"))
 import torch_reference as ref  # noqa: E402
 
-PAIR_PRESETS = ("dpo", "cdpo", "ipo", "ipo_normalized", "simpo", "hinge", "dpo_normalized", "rpo_sq", "rpo_fwd",
-                "rpo_bwd")
 PAIR_SIZES = (64, 4096, 1 << 20)
 FUSED = (("dpo", 16, 512, 32000), ("dpo", 16, 512, 128256))
 
@@ -100,8 +100,10 @@ def fused_inputs(S, T, V, seed=0):
 def pair_inputs(n_pairs, seed=0):
     rng = np.random.default_rng(seed)
     logp = rng.uniform(-200, -5, 2 * n_pairs)
+    reward = rng.uniform(-3, 3, 2 * n_pairs)
+    reward[0::2] = reward[1::2] + rng.uniform(0.01, 3, n_pairs)  # r_c > r_r, which ODPO needs
     return {"logp": logp, "ref_logp": logp + rng.uniform(-10, 10, 2 * n_pairs),
-            "length": np.round(rng.uniform(1, 200, 2 * n_pairs)), "reward": rng.uniform(-3, 3, 2 * n_pairs)}
+            "length": np.round(rng.uniform(1, 200, 2 * n_pairs)), "reward": reward}
 
 
 def worker(args):
@@ -183,7 +185,10 @@ def main():
     parser.add_argument("--driver", default=os.path.join(HERE, "..", "build", "gcc", "bench", "rpo_torch_driver"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", help="write one record per case to this file")
+    parser.add_argument("--markdown", help="write the table of docs/performance.md to this file")
     parser.add_argument("--only", default="", help="run only cases whose name contains this")
+    parser.add_argument("--presets", default="", help="comma-separated pairwise presets (default: every one the "
+                                                      "driver lists)")
     parser.add_argument("--worker", choices=("fused", "pairs"), help=argparse.SUPPRESS)
     parser.add_argument("--preset", help=argparse.SUPPRESS)
     parser.add_argument("--S", type=int)
@@ -213,7 +218,9 @@ def main():
                             "speedup": theirs["seconds"] / ours["seconds"], "ours_peak_bytes": ours["peak_extra_bytes"],
                             "torch_peak_bytes": theirs["peak_extra_bytes"], "bandwidth_fraction": floor / ours["seconds"]})
             report(records[-1])
-        for preset in PAIR_PRESETS:
+        presets = args.presets.split(",") if args.presets else subprocess.run(
+            [args.driver, "list"], check=True, capture_output=True, text=True).stdout.split()
+        for preset in presets:
             for n in PAIR_SIZES:
                 name = f"pairs/{preset}/{n}"
                 if args.only not in name:
@@ -232,6 +239,24 @@ def main():
         with open(args.json, "w") as f:
             for r in records:
                 f.write(json.dumps(r) + "\n")
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(markdown(records))
+
+
+def size(n_bytes):
+    return f"{n_bytes / 2**20:.1f} MiB" if n_bytes >= 2**20 else f"{n_bytes // 1024} KiB"
+
+
+def markdown(records):
+    """The records as docs/performance.md's table."""
+    lines = ["| case | shape | rpo (s) | PyTorch (s) | speedup | rpo peak extra | PyTorch peak extra | fraction of floor |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in records:
+        floor = f"{r['bandwidth_fraction']:.2f}" if "bandwidth_fraction" in r else ""
+        lines.append(f"| {r['case']} | {'x'.join(map(str, r['shape']))} | {r['ours_s']:.4g} | {r['torch_s']:.4g} | "
+                     f"{r['speedup']:.1f}x | {size(r['ours_peak_bytes'])} | {size(r['torch_peak_bytes'])} | {floor} |")
+    return "\n".join(lines) + "\n"
 
 
 def report(r):

@@ -2,7 +2,11 @@
 //
 //   rpo_torch_driver pairs <preset> <dir> <reps>
 //       reads <dir>/{logp,ref_logp,length,reward}.f64 (2G float64 each: chosen, rejected, ...), evaluates the
-//       preset (mean over pairs), writes <dir>/grad.f64, and prints the loss and the median time of <reps> calls.
+//       preset (mean over pairs) through rpo::parse_loss (any registered loss that takes pairs: the compiled
+//       composition behind one virtual call per batch), writes <dir>/grad.f64, and prints the loss and the median
+//       time of <reps> calls.
+//   rpo_torch_driver list
+//       prints the registered losses that take pairs, one per line.
 //   rpo_torch_driver fused <preset> <S> <T> <V> <reps> [<dir>]
 //       the fused pass (rpo::evaluate_tokens, float, in place over the logits, summed token log-probs) on
 //       <dir>/{logits.f32,target.i64,mask.u8,ref_logp.f32,reward.f32} when given (and writes <dir>/grad.f32), or on
@@ -27,6 +31,7 @@
 #endif
 
 #include "rpo/presets.hpp"
+#include "rpo/spec.hpp"
 #include "rpo/token.hpp"
 
 namespace {
@@ -104,15 +109,19 @@ double copy_bandwidth() {
   return 2.0 * static_cast<double>(bytes) / best;
 }
 
-template <class L> int pairs(const std::string& dir, int reps) {
+int pairs(const std::string& preset, const std::string& dir, int reps) {
+  const rpo::any_loss loss = rpo::parse_loss(preset);
+  if (loss.group_size() != 2) {
+    std::fprintf(stderr, "rpo_torch_driver: %s takes groups of K responses, not pairs\n", preset.c_str());
+    return 2;
+  }
   const auto logp = read_file<double>(dir + "/logp.f64"), ref = read_file<double>(dir + "/ref_logp.f64"),
              length = read_file<double>(dir + "/length.f64"), reward = read_file<double>(dir + "/reward.f64");
   std::vector<double> grad(logp.size());
-  const L loss{};
   double value = 0;
   const peak_meter meter;
   const double seconds = median_seconds(reps, [&] {
-    value = rpo::evaluate(loss, rpo::batch_input<double>{.logp = logp, .ref_logp = ref, .length = length, .reward = reward},
+    value = loss.evaluate(rpo::batch_input<double>{.logp = logp, .ref_logp = ref, .length = length, .reward = reward},
                           rpo::batch_output<double>{.grad_logp = grad});
   });
   const long extra = meter.extra_bytes();
@@ -169,36 +178,24 @@ template <class L> int fused(std::int64_t S, std::int64_t T, std::int64_t V, int
   return 0;
 }
 
-template <class L> int run(int argc, char** argv) {
-  const std::string mode = argv[1];
-  if (mode == "pairs" && argc == 5) return pairs<L>(argv[3], std::atoi(argv[4]));
-  if (mode == "fused" && (argc == 7 || argc == 8))
-    return fused<L>(std::atoll(argv[3]), std::atoll(argv[4]), std::atoll(argv[5]), std::atoi(argv[6]), argc == 8 ? argv[7] : "");
-  std::fprintf(stderr, "usage: rpo_torch_driver pairs <preset> <dir> <reps> | fused <preset> <S> <T> <V> <reps> [<dir>]\n");
+int usage() {
+  std::fprintf(stderr, "usage: rpo_torch_driver pairs <preset> <dir> <reps> | fused dpo <S> <T> <V> <reps> [<dir>] | list\n");
   return 2;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 3) {
-    std::fprintf(stderr, "usage: rpo_torch_driver pairs <preset> <dir> <reps> | fused <preset> <S> <T> <V> <reps> [<dir>]\n");
-    return 2;
+  const std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "list" && argc == 2) {
+    for (const rpo::loss_info& info : rpo::registered_losses())
+      if (info.name != "rpo" && rpo::parse_loss(info.name).group_size() == 2) std::printf("%s\n", info.name.c_str());
+    return 0;
   }
-  const std::string preset = argv[2];
-#define RPO_DRIVER_PRESET(P) \
-  if (preset == #P) return run<rpo::P>(argc, argv);
-  RPO_DRIVER_PRESET(dpo)
-  RPO_DRIVER_PRESET(cdpo)
-  RPO_DRIVER_PRESET(ipo)
-  RPO_DRIVER_PRESET(ipo_normalized)
-  RPO_DRIVER_PRESET(simpo)
-  RPO_DRIVER_PRESET(hinge)
-  RPO_DRIVER_PRESET(dpo_normalized)
-  RPO_DRIVER_PRESET(rpo_sq)
-  RPO_DRIVER_PRESET(rpo_fwd)
-  RPO_DRIVER_PRESET(rpo_bwd)
-#undef RPO_DRIVER_PRESET
-  std::fprintf(stderr, "rpo_torch_driver: unknown preset %s\n", preset.c_str());
-  return 2;
+  if (mode == "pairs" && argc == 5) return pairs(argv[2], argv[3], std::atoi(argv[4]));
+  // The fused pass is a static composition (rpo::evaluate_tokens takes no any_loss): DPO, the trainers' default.
+  if (mode == "fused" && (argc == 7 || argc == 8) && std::string(argv[2]) == "dpo")
+    return fused<rpo::dpo>(std::atoll(argv[3]), std::atoll(argv[4]), std::atoll(argv[5]), std::atoi(argv[6]),
+                           argc == 8 ? argv[7] : "");
+  return usage();
 }
