@@ -25,9 +25,7 @@ template <Scalar T> RPO_HD constexpr T slope_times_gap(const rpo::detail::logist
 /// softplus(−a) and −σ(−a), the loss and slope of every distance at a hard label, from one exponential.
 template <Scalar T> RPO_HD constexpr gap_grad<T> at_hard_label(T a) noexcept {
   const auto p = rpo::detail::logistic_of(a);
-  T plus, minus;
-  p.softplus_pair(plus, minus);
-  return {minus, -p.neg, T(0)};
+  return {p.softpluses().minus, -p.neg, T(0)};
 }
 }  // namespace detail
 
@@ -84,8 +82,7 @@ struct bernoulli_fwd_kl {
 struct logistic {
   template <Scalar T> RPO_HD constexpr gap_grad<T> value_and_grad(T a, T b) const noexcept {
     const auto pa = rpo::detail::logistic_of(a), pb = rpo::detail::logistic_of(b);  // one exponential each
-    T softplus_a, softplus_minus_a;
-    pa.softplus_pair(softplus_a, softplus_minus_a);
+    const auto [softplus_a, softplus_minus_a] = pa.softpluses();
     return {pb.pos * softplus_minus_a + pb.neg * softplus_a, rpo::detail::sigmoid_difference(pa, pb),
             -a * pb.pos * pb.neg};
   }

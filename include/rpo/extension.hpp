@@ -147,10 +147,12 @@ struct robust {
   double epsilon = 0.1;  ///< ε ∈ [0, 0.5), the label-flip rate (the paper's 0.1)
   template <Scalar T> RPO_HD constexpr ratio_grad<T> value_and_grad(T lc, T lr) const noexcept {
     const T b = T(beta), e = T(epsilon), a = b * (lc - lr), scale = T(1) / (T(1) - T(2) * e);
-    const T value = ((T(1) - e) * softplus(-a) - e * softplus(a)) * scale;
+    const auto p = rpo::detail::logistic_of(a);  // one exponential for σ(±a), softplus(±a)
+    const auto [softplus_a, softplus_minus_a] = p.softpluses();
+    const T value = ((T(1) - e) * softplus_minus_a - e * softplus_a) * scale;
     // β(σ(a) − (1−ε)/(1−2ε)) written as −β((1−ε)σ(−a) + εσ(a))/(1−2ε): two terms of one sign, no cancellation
     // when σ(a) ≈ 1 (the form with σ(a) − 1 loses all digits of DPO's −σ(−a) there).
-    const T d = -b * ((T(1) - e) * sigmoid(-a) + e * sigmoid(a)) * scale;
+    const T d = -b * ((T(1) - e) * p.neg + e * p.pos) * scale;
     return {value, d, -d};
   }
   constexpr parameter_error check() const noexcept {
@@ -169,8 +171,10 @@ struct nca {
   double beta = 0.01;  ///< β > 0 (the paper's and TRL's paper index: 0.01)
   template <Scalar T> RPO_HD constexpr ratio_grad<T> value_and_grad(T lc, T lr) const noexcept {
     const T b = T(beta), xc = b * lc, xr = b * lr, half = T(0.5);
-    return {softplus(-xc) + half * softplus(xc) + half * softplus(xr), b * (half * sigmoid(xc) - sigmoid(-xc)),
-            half * b * sigmoid(xr)};
+    const auto pc = rpo::detail::logistic_of(xc), pr = rpo::detail::logistic_of(xr);  // one exponential each
+    const auto sc = pc.softpluses();
+    return {sc.minus + half * sc.plus + half * pr.softpluses().plus, b * (half * pc.pos - pc.neg),
+            half * b * pr.pos};
   }
   constexpr parameter_error check() const noexcept { return require_positive("beta", beta); }
 };
@@ -184,7 +188,8 @@ struct bco {
   double beta = 0.1;  ///< β > 0
   template <Scalar T> RPO_HD constexpr ratio_grad<T> value_and_grad(T lc, T lr) const noexcept {
     const T b = T(beta), xc = b * lc, xr = b * lr;
-    return {softplus(-xc) + softplus(xr), -b * sigmoid(-xc), b * sigmoid(xr)};
+    const auto pc = rpo::detail::logistic_of(xc), pr = rpo::detail::logistic_of(xr);  // one exponential each
+    return {pc.softpluses().minus + pr.softpluses().plus, -b * pc.neg, b * pr.pos};
   }
   constexpr parameter_error check() const noexcept { return require_positive("beta", beta); }
 };
@@ -211,7 +216,8 @@ struct apo_zero {
   double beta = 0.1;  ///< β > 0
   template <Scalar T> RPO_HD constexpr ratio_grad<T> value_and_grad(T lc, T lr) const noexcept {
     const T b = T(beta), xc = b * lc, xr = b * lr;
-    return {sigmoid(-xc) + sigmoid(xr), -b * sigmoid(xc) * sigmoid(-xc), b * sigmoid(xr) * sigmoid(-xr)};
+    const auto pc = rpo::detail::logistic_of(xc), pr = rpo::detail::logistic_of(xr);  // one exponential each
+    return {pc.neg + pr.pos, -b * pc.pos * pc.neg, b * pr.pos * pr.neg};
   }
   constexpr parameter_error check() const noexcept { return require_positive("beta", beta); }
 };
@@ -224,8 +230,9 @@ struct apo_down {
   double beta = 0.1;  ///< β > 0
   template <Scalar T> RPO_HD constexpr ratio_grad<T> value_and_grad(T lc, T lr) const noexcept {
     const T b = T(beta), xc = b * lc, a = b * (lc - lr);
-    const T slope_c = sigmoid(xc) * sigmoid(-xc), slope_a = sigmoid(a) * sigmoid(-a);
-    return {sigmoid(xc) + sigmoid(-a), b * (slope_c - slope_a), b * slope_a};
+    const auto pc = rpo::detail::logistic_of(xc), pa = rpo::detail::logistic_of(a);  // one exponential each
+    const T slope_c = pc.pos * pc.neg, slope_a = pa.pos * pa.neg;
+    return {pc.pos + pa.neg, b * (slope_c - slope_a), b * slope_a};
   }
   constexpr parameter_error check() const noexcept { return require_positive("beta", beta); }
 };
@@ -241,8 +248,9 @@ struct dpop {
   template <Scalar T> RPO_HD constexpr ratio_grad<T> value_and_grad(T lc, T lr) const noexcept {
     const T b = T(beta), l = T(lambda), active = lc < T(0) ? T(1) : T(0);
     const T u = b * (lc - lr - l * active * (-lc));
-    const T s = sigmoid(-u);
-    return {softplus(-u), -b * s * (T(1) + l * active), b * s};
+    const auto p = rpo::detail::logistic_of(u);  // one exponential for softplus(−u), σ(−u)
+    const T s = p.neg;
+    return {p.softpluses().minus, -b * s * (T(1) + l * active), b * s};
   }
   constexpr parameter_error check() const noexcept {
     if (auto e = require_positive("beta", beta)) return e;
@@ -259,8 +267,9 @@ struct dpo_shift {
   double beta = 0.1;     ///< β > 0
   double lambda = 0.95;  ///< λ ∈ (0, 1] (fixed values in the paper: 0.9, 0.95)
   template <Scalar T> RPO_HD constexpr ratio_grad<T> value_and_grad(T lc, T lr) const noexcept {
-    const T b = T(beta), l = T(lambda), u = b * (lc - l * lr), s = sigmoid(-u);
-    return {softplus(-u), -b * s, l * b * s};
+    const T b = T(beta), l = T(lambda), u = b * (lc - l * lr);
+    const auto p = rpo::detail::logistic_of(u);  // one exponential for softplus(−u), σ(−u)
+    return {p.softpluses().minus, -b * p.neg, l * b * p.neg};
   }
   constexpr parameter_error check() const noexcept {
     if (auto e = require_positive("beta", beta)) return e;

@@ -102,12 +102,15 @@ template <Scalar T> struct logistic_parts {
   T e;    ///< e^{−|x|} ∈ (0, 1]
   T pos;  ///< σ(x)
   T neg;  ///< σ(−x)
+  struct softplus_pair {
+    T plus;   ///< softplus(x)
+    T minus;  ///< softplus(−x)
+  };
   /// {softplus(x), softplus(−x)}, one log1p.
-  RPO_HD constexpr void softplus_pair(T& plus, T& minus) const noexcept {
+  RPO_HD constexpr softplus_pair softpluses() const noexcept {
     RPO_USING_STD(log1p)
     const T l = log1p(e);
-    plus = x >= T(0) ? x + l : l;
-    minus = x >= T(0) ? l : -x + l;
+    return x >= T(0) ? softplus_pair{x + l, l} : softplus_pair{l, -x + l};
   }
 };
 template <Scalar T> RPO_HD constexpr logistic_parts<T> logistic_of(T x) noexcept {
@@ -210,10 +213,8 @@ RPO_HD constexpr T detail::bregman_softplus(T x, const logistic_parts<T>& py) no
   const T q = flip ? py.pos : py.neg;  // σ(−y) of the flipped y
   if (fabs(d) < T(1)) return log1pmx(q * expm1(-d)) + q * expm1mx(-d);
   if (fabs(d) == std::numeric_limits<T>::infinity()) return std::numeric_limits<T>::infinity();
-  T x_plus, x_minus, y_plus, y_minus;
-  logistic_of(x).softplus_pair(x_plus, x_minus);
-  py.softplus_pair(y_plus, y_minus);
-  return flip ? x_plus - y_plus + q * d : x_minus - y_minus + q * d;  // softplus(−x) − softplus(−y) + q·d, flipped
+  const auto sx = logistic_of(x).softpluses(), sy = py.softpluses();
+  return flip ? sx.plus - sy.plus + q * d : sx.minus - sy.minus + q * d;  // softplus(−x) − softplus(−y) + q·d, flipped
 }
 
 template <Scalar T> RPO_HD constexpr T bernoulli_kl_logit(T u, T v) noexcept { return bregman_softplus(v, u); }
