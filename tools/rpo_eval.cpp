@@ -3,6 +3,7 @@
 //   rpo-eval --loss SPEC [--input F|-] [--output F|-]            one output line per input line
 //   rpo-eval --loss SPEC --check [--rtol R] [--atol A] [--input F] every mismatch with the expected fields
 //   rpo-eval --list                                              every loss with its parameters
+//   rpo-eval --list --markdown                                   the same as the Markdown table of docs/catalogue.md
 //
 // Input: one group per line, {"logp": [...], "ref_logp": [...], "length": [...], "reward": [...]}; fields the loss
 // does not read may be left out (and are ignored when present). Response 0 is the chosen one for label-based
@@ -41,6 +42,7 @@ struct options {
   std::string input = "-";
   std::optional<std::string> output;
   bool list = false;
+  bool markdown = false;
   bool check = false;
   double rtol = 1e-9;
   double atol = 1e-12;
@@ -124,10 +126,47 @@ void list_losses() {
       parameters += (parameters.empty() ? "" : ", ") + p.name + "=" +
                     (p.default_value.find(' ') == std::string::npos ? p.default_value : "...");
     std::cout << info.name << "(" << parameters << ")\n    " << info.summary << "\n    composition: " << info.composition
-              << "\n";
+              << "\n    source: " << info.paper << "\n    other libraries: " << info.libraries << "\n";
     for (const auto& p : info.parameters)
       std::cout << "    " << p.name << " (default " << p.default_value << "): " << p.description << "\n";
     std::cout << "\n";
+  }
+}
+
+/// Text for one cell of a Markdown table: '|' escaped, and '<' too, so that "sum<...>" is not taken for HTML.
+std::string cell(const std::string& text) {
+  std::string out;
+  for (const char c : text) {
+    if (c == '|') out += "\\|";
+    else if (c == '<') out += "&lt;";
+    else out += c;
+  }
+  return out;
+}
+
+/// A code span for one cell ('|' escaped; inside backticks '<' needs nothing).
+std::string code(const std::string& text) {
+  std::string out = "`";
+  for (const char c : text) out += c == '|' ? std::string("\\|") : std::string(1, c);
+  return out + "`";
+}
+
+/// The registry as a Markdown table, one row per loss: docs/catalogue.md holds it between two marker comments, and
+/// the CTest docs:catalogue_up_to_date regenerates and compares it.
+void list_markdown() {
+  std::cout << "| name | source | spec, with its defaults | composition, or outside the template: why | parameters | "
+               "other libraries |\n|---|---|---|---|---|---|\n";
+  for (const rpo::loss_info& info : rpo::registered_losses()) {
+    std::string spec, parameters;
+    for (const auto& p : info.parameters) {
+      spec += (spec.empty() ? "" : ", ") + p.name + "=" +
+              (p.default_value.find(' ') == std::string::npos ? p.default_value : "...");
+      parameters += (parameters.empty() ? "" : "<br>") + code(p.name + " = " + p.default_value) + ": " +
+                    cell(p.description);
+    }
+    std::cout << "| " << code(info.name) << " | " << cell(info.summary) << "<br>" << cell(info.paper) << " | "
+              << code(info.name + "(" + spec + ")") << " | " << code(info.composition) << " | " << parameters
+              << " | " << cell(info.libraries) << " |\n";
   }
 }
 
@@ -200,6 +239,7 @@ int main(int argc, char** argv) {
   app.add_option("--rtol", o.rtol, "relative tolerance of --check")->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--atol", o.atol, "absolute tolerance of --check")->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_flag("--list", o.list, "print every loss with its parameters, defaults and composition");
+  app.add_flag("--markdown", o.markdown, "with --list: print the losses as the Markdown table of docs/catalogue.md");
   app.set_version_flag("--version", std::string("rpo-eval ") + RPO_EVAL_VERSION);
   app.footer(
       "Exit codes: 0 success, 1 --check found mismatches, 2 bad usage, spec or input line.\n"
@@ -211,8 +251,16 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
 
+  if (o.markdown && !o.list) {
+    std::cerr << "rpo-eval: --markdown goes with --list\n";
+    return 2;
+  }
   if (o.list) {
-    list_losses();
+    if (o.markdown) {
+      list_markdown();
+    } else {
+      list_losses();
+    }
     return 0;
   }
   try {

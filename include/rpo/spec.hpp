@@ -81,7 +81,10 @@ struct parameter_info {
 struct loss_info {
   std::string name;         ///< the spec name ("dpo")
   std::string summary;      ///< one line: the method and its source
-  std::string composition;  ///< the policies it composes, and how its parameters map onto theirs
+  std::string composition;  ///< the policies it composes, and how its parameters map onto theirs; "outside: why"
+                            ///< for a loss beside the template
+  std::string paper;        ///< the source: authors, short title, arXiv id (LOSSES.md)
+  std::string libraries;    ///< other libraries that implement it, under their names (LOSSES.md §1-5)
   std::vector<parameter_info> parameters;
 };
 
@@ -354,181 +357,310 @@ template <class P> struct preset_parameter {
   const char* description;
 };
 
-/// One registered preset: its spec name, a summary, how its parameters map onto the composition, and its
-/// parameters (their defaults are read from the preset type itself).
+/// One registered preset: its spec name, a summary, how its parameters map onto the composition, its source and
+/// the other libraries that implement it (LOSSES.md), and its parameters (their defaults are read from the preset
+/// type itself).
 template <Preset P, std::size_t N> struct preset_entry {
   const char* name;
   const char* summary;
   const char* mapping;
+  const char* paper;      ///< authors, short title, arXiv id
+  const char* libraries;  ///< other libraries and their names for it ("none" when LOSSES.md knows of none)
   preset_parameter<P> parameters[N];
 };
 
 inline const auto& presets() {
   static const auto table = std::make_tuple(
-      preset_entry<dpo, 1>{"dpo", "DPO (Rafailov et al. 2023): softplus(-beta*(dlogp_c - dlogp_r)); LOSSES.md 1.1",
-                           "reward.beta = beta", {{"beta", &dpo::beta, "beta > 0"}}},
-      preset_entry<cdpo, 2>{"cdpo",
-                            "conservative DPO / label smoothing (Mitchell 2023): (1-eps) softplus(-a) + eps softplus(a); "
-                            "LOSSES.md 1.2",
-                            "reward.beta = beta, target.epsilon = epsilon",
-                            {{"beta", &cdpo::beta, "beta > 0"},
-                             {"epsilon", &cdpo::epsilon, "label-flip probability in (0, 0.5]"}}},
+      preset_entry<dpo, 1>{"dpo",
+                           "DPO (Rafailov et al. 2023): softplus(-beta*(dlogp_c - dlogp_r)); LOSSES.md 1.1",
+                           "reward.beta = beta",
+                           "Rafailov et al., Direct Preference Optimization, arXiv 2305.18290",
+                           "TRL DPOTrainer loss_type=sigmoid; NeMo-Aligner dpo; NeMo-RL DPOLossFn; torchtune DPOLoss; "
+                           "OpenRLHF DPOLoss; Liger-Kernel LigerFusedLinearDPOLoss sigmoid; PaddleNLP sigmoid",
+                           {{"beta", &dpo::beta, "beta > 0"}}},
+      preset_entry<cdpo, 2>{
+          "cdpo",
+          "conservative DPO / label smoothing (Mitchell 2023): (1-eps) softplus(-a) + eps softplus(a); "
+          "LOSSES.md 1.2",
+          "reward.beta = beta, target.epsilon = epsilon",
+          "Mitchell, A note on DPO with noisy preferences (2023, not on arXiv)",
+          "legacy TRL sigmoid + label_smoothing (ignored by v1 sigmoid); torchtune "
+          "DPOLoss(label_smoothing); OpenRLHF DPOLoss(label_smoothing)",
+          {{"beta", &cdpo::beta, "beta > 0"}, {"epsilon", &cdpo::epsilon, "label-flip probability in (0, 0.5]"}}},
       preset_entry<ipo, 1>{"ipo",
                            "IPO as the paper writes it (Azar et al. 2023, Eq. 17): (dlogp_c - dlogp_r - 1/(2 tau))^2, "
                            "summed log-ratios; LOSSES.md 1.4",
-                           "reward.beta = 1, target.value = 1/(2 tau)", {{"tau", &ipo::tau, "tau > 0"}}},
+                           "reward.beta = 1, target.value = 1/(2 tau)",
+                           "Azar et al., A General Theoretical Paradigm to Understand Learning from Human Preferences, "
+                           "arXiv 2310.12036",
+                           "NeMo-Aligner ipo (summed); OpenRLHF DPOLoss(ipo=True); torchtune IPOLoss (removed)",
+                           {{"tau", &ipo::tau, "tau > 0"}}},
       preset_entry<ipo_normalized, 1>{
           "ipo_normalized",
           "IPO in TRL's length-normalised form: (dlogp_c/n_c - dlogp_r/n_r - 1/(2 tau))^2; LOSSES.md 1.4",
-          "reward.beta = 1, target.value = 1/(2 tau)", {{"tau", &ipo_normalized::tau, "tau > 0"}}},
-      preset_entry<simpo, 2>{"simpo",
-                             "SimPO (Meng et al. 2024): softplus(-(beta*(logp_c/n_c - logp_r/n_r) - gamma)), no "
-                             "reference; LOSSES.md 2.1",
-                             "reward.beta = beta, target.gamma = gamma",
-                             {{"beta", &simpo::beta, "beta > 0"},
-                              {"gamma", &simpo::gamma, "target reward margin, absolute (not gamma/beta)"}}},
-      preset_entry<hinge, 1>{"hinge", "SLiC-HF / RSO hinge (TRL's 'hinge'): max(0, 1 - beta*(dlogp_c - dlogp_r)); "
-                                      "LOSSES.md 1.3",
-                             "reward.beta = beta", {{"beta", &hinge::beta, "beta > 0, the inverse margin"}}},
-      preset_entry<dpo_normalized, 1>{
-          "dpo_normalized", "length-normalised DPO (Tulu 3; TRL's 'sigmoid_norm'); LOSSES.md 1.14", "reward.beta = beta",
-          {{"beta", &dpo_normalized::beta, "beta > 0, per token"}}},
-      preset_entry<rpo_sq, 2>{"rpo_sq", "RPO with the squared distance (NeMo-Aligner's rpo_sq); RPO.md (E2)",
+          "reward.beta = 1, target.value = 1/(2 tau)",
+          "Azar et al., arXiv 2310.12036; the normalisation is TRL's, confirmed with the authors",
+          "TRL DPOTrainer loss_type=ipo; NeMo-Aligner ipo + preference_average_log_probs",
+          {{"tau", &ipo_normalized::tau, "tau > 0"}}},
+      preset_entry<simpo, 2>{
+          "simpo",
+          "SimPO (Meng et al. 2024): softplus(-(beta*(logp_c/n_c - logp_r/n_r) - gamma)), no "
+          "reference; LOSSES.md 2.1",
+          "reward.beta = beta, target.gamma = gamma",
+          "Meng et al., SimPO: Simple Preference Optimization with a Reference-Free Reward, arXiv "
+          "2405.14734",
+          "TRL CPOTrainer loss_type=simpo, cpo_alpha=0; Liger-Kernel LigerFusedLinearSimPOLoss; torchtune "
+          "SimPOLoss (removed); PaddleNLP simpo",
+          {{"beta", &simpo::beta, "beta > 0"},
+           {"gamma", &simpo::gamma, "target reward margin, absolute (not gamma/beta)"}}},
+      preset_entry<hinge, 1>{"hinge",
+                             "SLiC-HF / RSO hinge (TRL's 'hinge'): max(0, 1 - beta*(dlogp_c - dlogp_r)); "
+                             "LOSSES.md 1.3",
+                             "reward.beta = beta",
+                             "Zhao et al., SLiC-HF, arXiv 2305.10425; Liu et al., RSO, arXiv 2309.06657",
+                             "TRL DPOTrainer loss_type=hinge; Liger-Kernel DPO hinge; torchtune RSOLoss (deprecated); "
+                             "PaddleNLP hinge",
+                             {{"beta", &hinge::beta, "beta > 0, the inverse margin"}}},
+      preset_entry<dpo_normalized, 1>{"dpo_normalized",
+                                      "length-normalised DPO (Tulu 3; TRL's 'sigmoid_norm'); LOSSES.md 1.14",
+                                      "reward.beta = beta",
+                                      "Lambert et al., Tulu 3, arXiv 2411.15124 (Eq. 6); SimPO paper 2.2",
+                                      "TRL DPOTrainer loss_type=sigmoid_norm; NeMo-Aligner and NeMo-RL dpo + "
+                                      "preference_average_log_probs",
+                                      {{"beta", &dpo_normalized::beta, "beta > 0, per token"}}},
+      preset_entry<rpo_sq, 2>{"rpo_sq",
+                              "RPO with the squared distance (NeMo-Aligner's rpo_sq); RPO.md (E2)",
                               "reward.beta = beta, target.eta = eta",
+                              "Sun et al., Reward-aware Preference Optimization, arXiv 2502.00203",
+                              "NeMo-Aligner rpo_sq",
                               {{"beta", &rpo_sq::beta, "beta > 0"}, {"eta", &rpo_sq::eta, "eta >= 0, reward scale"}}},
-      preset_entry<rpo_fwd, 2>{"rpo_fwd", "RPO with the forward Bernoulli KL (NeMo-Aligner's rpo_fwd_kl); RPO.md (E3)",
-                               "reward.beta = beta, target.eta = eta",
-                               {{"beta", &rpo_fwd::beta, "beta > 0"}, {"eta", &rpo_fwd::eta, "eta >= 0, reward scale"}}},
-      preset_entry<rpo_bwd, 2>{"rpo_bwd",
-                               "RPO with the backward Bernoulli KL, the Nemotron-4 loss (NeMo-Aligner's rpo_bwd_kl); "
-                               "RPO.md (E4)",
-                               "reward.beta = beta, target.eta = eta",
-                               {{"beta", &rpo_bwd::beta, "beta > 0"}, {"eta", &rpo_bwd::eta, "eta >= 0, reward scale"}}},
-      preset_entry<rpo_sqloo, 2>{"rpo_sqloo",
-                                 "RPO-sq with leave-one-out contrasts over K responses (RLOO's gradient online); "
-                                 "RPO.md (L-loo), (L13)",
-                                 "reward.beta = beta, target.eta = eta",
-                                 {{"beta", &rpo_sqloo::beta, "beta > 0"}, {"eta", &rpo_sqloo::eta, "eta >= 0"}}},
-      preset_entry<rpo_sqpairs, 2>{"rpo_sqpairs",
-                                   "RPO-sq averaged over all pairs of K responses (mean-baseline gradient online); "
-                                   "RPO.md (L-pairs), (L14)",
-                                   "reward.beta = beta, target.eta = eta",
-                                   {{"beta", &rpo_sqpairs::beta, "beta > 0"}, {"eta", &rpo_sqpairs::eta, "eta >= 0"}}},
+      preset_entry<rpo_fwd, 2>{
+          "rpo_fwd",
+          "RPO with the forward Bernoulli KL (NeMo-Aligner's rpo_fwd_kl); RPO.md (E3)",
+          "reward.beta = beta, target.eta = eta",
+          "Sun et al., Reward-aware Preference Optimization, arXiv 2502.00203",
+          "NeMo-Aligner rpo_fwd_kl",
+          {{"beta", &rpo_fwd::beta, "beta > 0"}, {"eta", &rpo_fwd::eta, "eta >= 0, reward scale"}}},
+      preset_entry<rpo_bwd, 2>{
+          "rpo_bwd",
+          "RPO with the backward Bernoulli KL, the Nemotron-4 loss (NeMo-Aligner's rpo_bwd_kl); "
+          "RPO.md (E4)",
+          "reward.beta = beta, target.eta = eta",
+          "NVIDIA, Nemotron-4 340B Technical Report, arXiv 2406.11704; Sun et al., arXiv 2502.00203",
+          "NeMo-Aligner rpo_bwd_kl",
+          {{"beta", &rpo_bwd::beta, "beta > 0"}, {"eta", &rpo_bwd::eta, "eta >= 0, reward scale"}}},
+      preset_entry<rpo_sqloo, 2>{
+          "rpo_sqloo",
+          "RPO-sq with leave-one-out contrasts over K responses (RLOO's gradient online); "
+          "RPO.md (L-loo), (L13)",
+          "reward.beta = beta, target.eta = eta",
+          "Sun et al., arXiv 2502.00203 (RPO.md 3.2)",
+          "none as a preference loss; online it is TRL RLOOTrainer's and NeMo-Aligner REINFORCE's RLOO "
+          "gradient",
+          {{"beta", &rpo_sqloo::beta, "beta > 0"}, {"eta", &rpo_sqloo::eta, "eta >= 0"}}},
+      preset_entry<rpo_sqpairs, 2>{
+          "rpo_sqpairs",
+          "RPO-sq averaged over all pairs of K responses (mean-baseline gradient online); "
+          "RPO.md (L-pairs), (L14)",
+          "reward.beta = beta, target.eta = eta",
+          "Sun et al., arXiv 2502.00203 (RPO.md 3.3)",
+          "none; online, related to TRL GRPOTrainer scale_rewards=none (Dr. GRPO's mean baseline)",
+          {{"beta", &rpo_sqpairs::beta, "beta > 0"}, {"eta", &rpo_sqpairs::eta, "eta >= 0"}}},
       preset_entry<rpo_softmax_bwd, 2>{
           "rpo_softmax_bwd",
           "the multi-response RPO of NeMo-Aligner PR #311: KL(softmax(eta r) || softmax(beta l)); RPO.md (E10)",
           "reward.beta = beta, target.eta = eta",
+          "Sun et al., arXiv 2502.00203 (RPO.md E10)",
+          "NeMo-Aligner preference_loss=rpo (PR #311, open)",
           {{"beta", &rpo_softmax_bwd::beta, "beta > 0"}, {"eta", &rpo_softmax_bwd::eta, "eta >= 0"}}},
       preset_entry<rpo_softmax_fwd, 2>{
-          "rpo_softmax_fwd", "the reverse listwise RPO: KL(softmax(beta l) || softmax(eta r)); RPO.md (E10f)",
+          "rpo_softmax_fwd",
+          "the reverse listwise RPO: KL(softmax(beta l) || softmax(eta r)); RPO.md (E10f)",
           "reward.beta = beta, target.eta = eta",
+          "Sun et al., arXiv 2502.00203 (RPO.md E10f)",
+          "none",
           {{"beta", &rpo_softmax_fwd::beta, "beta > 0"}, {"eta", &rpo_softmax_fwd::eta, "eta >= 0"}}},
-      preset_entry<infonca, 2>{"infonca",
-                               "InfoNCA (Chen et al. 2024): -sum_i softmax(r/alpha)_i log softmax(beta l)_i; "
-                               "LOSSES.md 4.12",
-                               "reward.beta = beta, target.eta = 1/alpha",
-                               {{"beta", &infonca::beta, "beta > 0"},
-                                {"alpha", &infonca::alpha, "alpha > 0, the reward temperature"}}},
-      preset_entry<listwise_dpo, 1>{"listwise_dpo",
-                                    "listwise DPO, Plackett-Luce over the ranking by explicit reward; LOSSES.md 4.11",
-                                    "reward.beta = beta", {{"beta", &listwise_dpo::beta, "beta > 0"}}},
+      preset_entry<infonca, 2>{
+          "infonca",
+          "InfoNCA (Chen et al. 2024): -sum_i softmax(r/alpha)_i log softmax(beta l)_i; "
+          "LOSSES.md 4.12",
+          "reward.beta = beta, target.eta = 1/alpha",
+          "Chen et al., Noise Contrastive Alignment of Language Models with Explicit Rewards, arXiv "
+          "2402.05369",
+          "thu-ml/Noise-Contrastive-Alignment NCATrainer loss_type=InfoNCA",
+          {{"beta", &infonca::beta, "beta > 0"}, {"alpha", &infonca::alpha, "alpha > 0, the reward temperature"}}},
+      preset_entry<listwise_dpo, 1>{
+          "listwise_dpo",
+          "listwise DPO, Plackett-Luce over the ranking by explicit reward; LOSSES.md 4.11",
+          "reward.beta = beta",
+          "Rafailov et al., arXiv 2305.18290, App. A.3; related: Liu et al., LiPO, arXiv 2402.01878",
+          "none",
+          {{"beta", &listwise_dpo::beta, "beta > 0"}}},
       preset_entry<dpo_best_worst, 1>{"dpo_best_worst",
                                       "DPO on the best-vs-worst pair of each group by explicit reward; RPO.md 7",
-                                      "reward.beta = beta", {{"beta", &dpo_best_worst::beta, "beta > 0"}}},
+                                      "reward.beta = beta",
+                                      "RPO.md 7 (online regime: the best against the worst response)",
+                                      "none",
+                                      {{"beta", &dpo_best_worst::beta, "beta > 0"}}},
       // The catalogue's methods that fit the template (LOSSES.md 1-4).
-      preset_entry<exo_pair, 2>{"exo_pair",
-                                "EXO, pairwise (Ji et al. 2024, Eq. 16; TRL's exo_pair): KL(Bern sigma(a) || Bern(1-eps)); "
-                                "LOSSES.md 1.5",
-                                "reward.beta = beta, target.epsilon = epsilon",
-                                {{"beta", &exo_pair::beta, "beta > 0"},
-                                 {"epsilon", &exo_pair::epsilon, "label smoothing in (0, 0.5]"}}},
-      preset_entry<cpo_pref, 1>{"cpo_pref",
-                                "CPO's preference term (Xu et al. 2024): softplus(-beta*(logp_c - logp_r)), no reference; "
-                                "LOSSES.md 2.1",
-                                "reward.beta = beta", {{"beta", &cpo_pref::beta, "beta > 0"}}},
+      preset_entry<exo_pair, 2>{
+          "exo_pair",
+          "EXO, pairwise (Ji et al. 2024, Eq. 16; TRL's exo_pair): KL(Bern sigma(a) || Bern(1-eps)); "
+          "LOSSES.md 1.5",
+          "reward.beta = beta, target.epsilon = epsilon",
+          "Ji et al., Towards Efficient Exact Optimization of Language Model Alignment, arXiv 2402.00856",
+          "TRL DPOTrainer loss_type=exo_pair; Liger-Kernel DPO exo_pair",
+          {{"beta", &exo_pair::beta, "beta > 0"}, {"epsilon", &exo_pair::epsilon, "label smoothing in (0, 0.5]"}}},
+      preset_entry<cpo_pref, 1>{
+          "cpo_pref",
+          "CPO's preference term (Xu et al. 2024): softplus(-beta*(logp_c - logp_r)), no reference; "
+          "LOSSES.md 2.1",
+          "reward.beta = beta",
+          "Xu et al., Contrastive Preference Optimization, arXiv 2401.08417",
+          "TRL CPOTrainer loss_type=sigmoid, cpo_alpha=0",
+          {{"beta", &cpo_pref::beta, "beta > 0"}}},
       preset_entry<odpo, 2>{"odpo",
                             "ODPO (Amini et al. 2024): softplus(-(a - alpha*log(r_c - r_r))), needs r_c > r_r; "
                             "LOSSES.md 4.1",
                             "reward.beta = beta, target.alpha = alpha",
+                            "Amini, Vieira, Cotterell, Direct Preference Optimization with an Offset, arXiv 2402.10571",
+                            "PaddleNLP sigmoid + offset_alpha",
                             {{"beta", &odpo::beta, "beta > 0"}, {"alpha", &odpo::alpha, "offset scale >= 0"}}},
-      preset_entry<rdpo, 2>{"rdpo", "R-DPO (Park et al. 2024): softplus(-(a + alpha*(n_c - n_r))); LOSSES.md 4.2",
+      preset_entry<rdpo, 2>{"rdpo",
+                            "R-DPO (Park et al. 2024): softplus(-(a + alpha*(n_c - n_r))); LOSSES.md 4.2",
                             "reward.beta = beta, reward.alpha = alpha",
+                            "Park et al., Disentangling Length from Quality in Direct Preference Optimization, arXiv "
+                            "2403.19159",
+                            "none (the gammaPO repository's r-dpo subtracts the length term)",
                             {{"beta", &rdpo::beta, "beta > 0"}, {"alpha", &rdpo::alpha, "length weight, finite"}}},
       preset_entry<hdpo, 2>{"hdpo",
                             "H-DPO (Omura et al. 2024): softplus(-beta*((alpha logp_c - ref_c) - (alpha logp_r - "
                             "ref_r))); LOSSES.md 4.17",
                             "reward.beta = beta, reward.alpha = alpha",
+                            "Omura et al., Entropy Controllable Direct Preference Optimization, arXiv 2411.07595",
+                            "none",
                             {{"beta", &hdpo::beta, "beta > 0"}, {"alpha", &hdpo::alpha, "entropy coefficient > 0"}}},
-      preset_entry<alphapo, 3>{"alphapo",
-                               "AlphaPO (Gupta et al. 2025): SimPO on r = (1 - exp(-alpha logp/n))/alpha; LOSSES.md 2.1",
-                               "reward.beta = beta, reward.alpha = alpha, target.gamma = gamma",
-                               {{"beta", &alphapo::beta, "beta > 0"},
-                                {"alpha", &alphapo::alpha, "reward shape, finite (0: SimPO)"},
-                                {"gamma", &alphapo::gamma, "margin, absolute"}}},
+      preset_entry<alphapo, 3>{
+          "alphapo",
+          "AlphaPO (Gupta et al. 2025): SimPO on r = (1 - exp(-alpha logp/n))/alpha; LOSSES.md 2.1",
+          "reward.beta = beta, reward.alpha = alpha, target.gamma = gamma",
+          "Gupta et al., AlphaPO: Reward Shape Matters for LLM Alignment, arXiv 2501.03884",
+          "TRL CPOTrainer loss_type=alphapo (alpha)",
+          {{"beta", &alphapo::beta, "beta > 0"},
+           {"alpha", &alphapo::alpha, "reward shape, finite (0: SimPO)"},
+           {"gamma", &alphapo::gamma, "margin, absolute"}}},
       preset_entry<fdpo_forward_kl, 1>{"fdpo_forward_kl",
                                        "f-DPO, forward KL (Wang et al. 2023): score -exp(-l), exponent clamped at 80; "
                                        "LOSSES.md 1.15",
                                        "reward.beta = beta, reward.kind = forward_kl",
+                                       "Wang et al., Beyond Reverse KL (f-DPO), arXiv 2309.16240",
+                                       "TRL DPOTrainer f_divergence_type=forward_kl",
                                        {{"beta", &fdpo_forward_kl::beta, "beta > 0"}}},
-      preset_entry<fdpo_js, 1>{"fdpo_js", "f-DPO, Jensen-Shannon (Wang et al. 2023): score log sigma(l); LOSSES.md 1.15",
+      preset_entry<fdpo_js, 1>{"fdpo_js",
+                               "f-DPO, Jensen-Shannon (Wang et al. 2023): score log sigma(l); LOSSES.md 1.15",
                                "reward.beta = beta, reward.kind = jensen_shannon",
+                               "Wang et al., Beyond Reverse KL (f-DPO), arXiv 2309.16240",
+                               "TRL DPOTrainer f_divergence_type=js_divergence",
                                {{"beta", &fdpo_js::beta, "beta > 0"}}},
-      preset_entry<fdpo_alpha, 2>{"fdpo_alpha",
-                                  "f-DPO, alpha-divergence in TRL v1's form: score exp((alpha-1) l)/(alpha-1); "
-                                  "LOSSES.md 1.15",
-                                  "reward.beta = beta, reward.kind = alpha, reward.alpha = alpha",
-                                  {{"beta", &fdpo_alpha::beta, "beta > 0"},
-                                   {"alpha", &fdpo_alpha::alpha, "coefficient in (0, 1] (1: DPO)"}}},
-      preset_entry<discopop, 2>{"discopop",
-                                "DiscoPOP (Lu et al. 2024): (1-sigma(a/tau)) softplus(-a) + sigma(a/tau) exp(-a); "
-                                "LOSSES.md 1.12",
-                                "reward.beta = beta, distance.tau = tau",
-                                {{"beta", &discopop::beta, "beta > 0"}, {"tau", &discopop::tau, "tau > 0"}}},
-      preset_entry<focalpo, 2>{"focalpo", "FocalPO (Liu et al. 2025): -sigma(a)^gamma log sigma(a); LOSSES.md 4.5",
+      preset_entry<fdpo_alpha, 2>{
+          "fdpo_alpha",
+          "f-DPO, alpha-divergence in TRL v1's form: score exp((alpha-1) l)/(alpha-1); "
+          "LOSSES.md 1.15",
+          "reward.beta = beta, reward.kind = alpha, reward.alpha = alpha",
+          "Wang et al., Beyond Reverse KL (f-DPO), arXiv 2309.16240",
+          "TRL DPOTrainer f_divergence_type=alpha_divergence, f_alpha_divergence_coef",
+          {{"beta", &fdpo_alpha::beta, "beta > 0"}, {"alpha", &fdpo_alpha::alpha, "coefficient in (0, 1] (1: DPO)"}}},
+      preset_entry<discopop, 2>{
+          "discopop",
+          "DiscoPOP (Lu et al. 2024): (1-sigma(a/tau)) softplus(-a) + sigma(a/tau) exp(-a); "
+          "LOSSES.md 1.12",
+          "reward.beta = beta, distance.tau = tau",
+          "Lu et al., Discovering Preference Optimization Algorithms with and for LLMs, arXiv 2406.08414",
+          "TRL DPOTrainer loss_type=discopop (discopop_tau); Liger-Kernel DPO discopop",
+          {{"beta", &discopop::beta, "beta > 0"}, {"tau", &discopop::tau, "tau > 0"}}},
+      preset_entry<focalpo, 2>{"focalpo",
+                               "FocalPO (Liu et al. 2025): -sigma(a)^gamma log sigma(a); LOSSES.md 4.5",
                                "reward.beta = beta, distance.gamma = gamma",
+                               "Liu et al., FocalPO, arXiv 2501.06645",
+                               "none",
                                {{"beta", &focalpo::beta, "beta > 0"}, {"gamma", &focalpo::gamma, "gamma >= 0"}}},
       // Weighted sums with the NLL term -logp_c/n_c (rpo::sum, rpo::nll; LOSSES.md 1.13, 1.18, 2.1).
-      preset_entry<cpo, 2>{"cpo", "CPO (Xu et al. 2024): cpo_pref + lambda * NLL(chosen); LOSSES.md 2.1",
+      preset_entry<cpo, 2>{"cpo",
+                           "CPO (Xu et al. 2024): cpo_pref + lambda * NLL(chosen); LOSSES.md 2.1",
                            "first: reward.beta = beta; second_weight = lambda",
+                           "Xu et al., Contrastive Preference Optimization, arXiv 2401.08417",
+                           "TRL CPOTrainer loss_type=sigmoid + cpo_alpha (NLL as one token mean); Liger-Kernel CPO",
                            {{"beta", &cpo::beta, "beta > 0"}, {"lambda", &cpo::lambda, "NLL weight >= 0"}}},
       preset_entry<irpo, 2>{"irpo",
                             "Iterative RPO (Pang et al. 2024, v3; TRL's old rpo_alpha): DPO + alpha * NLL(chosen); "
                             "LOSSES.md 1.13",
                             "first: reward.beta = beta; second_weight = alpha",
+                            "Pang et al., Iterative Reasoning Preference Optimization, arXiv 2404.19733 (v3)",
+                            "TRL loss_type=[sigmoid, sft], loss_weights=[1, alpha] (formerly rpo_alpha); OpenRLHF "
+                            "nll_loss_coef; NeMo sft_loss_weight",
                             {{"beta", &irpo::beta, "beta > 0"}, {"alpha", &irpo::alpha, "NLL weight >= 0"}}},
       preset_entry<mpo, 4>{"mpo",
                            "mixed preference optimisation (Wang et al. 2024): w_p DPO + w_q BCO-pair + w_g NLL; "
                            "LOSSES.md 1.18",
                            "beta in both preference terms; first_weight = preference, then quality, generation",
+                           "Wang et al., Mixed Preference Optimization, arXiv 2411.10442",
+                           "TRL loss_type=[sigmoid, bco_pair, sft], loss_weights=[0.8, 0.2, 1.0]",
                            {{"beta", &mpo::beta, "beta > 0"},
                             {"preference", &mpo::preference, "weight of DPO >= 0"},
                             {"quality", &mpo::quality, "weight of BCO-pair >= 0"},
                             {"generation", &mpo::generation, "weight of the NLL >= 0"}}},
       // Outside the template (rpo::extension::pairwise; LOSSES.md 0.4's criterion).
-      preset_entry<robust_dpo, 2>{"robust_dpo",
-                                  "robust DPO (Chowdhury et al. 2024): ((1-eps) sp(-a) - eps sp(a))/(1-2eps); "
-                                  "LOSSES.md 1.7",
-                                  "kernel.beta = beta, kernel.epsilon = epsilon",
-                                  {{"beta", &robust_dpo::beta, "beta > 0"},
-                                   {"epsilon", &robust_dpo::epsilon, "label-flip rate in [0, 0.5)"}}},
-      preset_entry<nca_pair, 1>{"nca_pair", "NCA, pairwise (Chen et al. 2024); LOSSES.md 1.6", "kernel.beta = beta",
+      preset_entry<robust_dpo, 2>{
+          "robust_dpo",
+          "robust DPO (Chowdhury et al. 2024): ((1-eps) sp(-a) - eps sp(a))/(1-2eps); "
+          "LOSSES.md 1.7",
+          "kernel.beta = beta, kernel.epsilon = epsilon",
+          "Chowdhury et al., Provably Robust DPO, arXiv 2403.00409",
+          "TRL DPOTrainer loss_type=robust; Liger-Kernel DPO robust",
+          {{"beta", &robust_dpo::beta, "beta > 0"}, {"epsilon", &robust_dpo::epsilon, "label-flip rate in [0, 0.5)"}}},
+      preset_entry<nca_pair, 1>{"nca_pair",
+                                "NCA, pairwise (Chen et al. 2024); LOSSES.md 1.6",
+                                "kernel.beta = beta",
+                                "Chen et al., Noise Contrastive Alignment, arXiv 2402.05369",
+                                "TRL DPOTrainer loss_type=nca_pair; Liger-Kernel DPO nca_pair; PaddleNLP nca_pair",
                                 {{"beta", &nca_pair::beta, "beta > 0"}}},
-      preset_entry<bco_pair, 1>{"bco_pair", "BCO, pairwise, TRL v1 (no delta); LOSSES.md 1.8", "kernel.beta = beta",
+      preset_entry<bco_pair, 1>{"bco_pair",
+                                "BCO, pairwise, TRL v1 (no delta); LOSSES.md 1.8",
+                                "kernel.beta = beta",
+                                "Jung et al., Binary Classifier Optimization, arXiv 2404.04656",
+                                "TRL DPOTrainer loss_type=bco_pair (no delta); Liger-Kernel DPO bco_pair",
                                 {{"beta", &bco_pair::beta, "beta > 0"}}},
-      preset_entry<sppo_hard, 1>{"sppo_hard", "SPPO, hard labels (Wu et al. 2024, Eq. 4.7); LOSSES.md 1.9",
-                                 "kernel.beta = beta", {{"beta", &sppo_hard::beta, "beta > 0"}}},
-      preset_entry<apo_zero, 1>{"apo_zero", "APO-zero (D'Oosterlinck et al. 2024, Eq. 7); LOSSES.md 1.11",
-                                "kernel.beta = beta", {{"beta", &apo_zero::beta, "beta > 0"}}},
-      preset_entry<apo_down, 1>{"apo_down", "APO-down (D'Oosterlinck et al. 2024, Eq. 8); LOSSES.md 1.11",
-                                "kernel.beta = beta", {{"beta", &apo_down::beta, "beta > 0"}}},
+      preset_entry<sppo_hard, 1>{"sppo_hard",
+                                 "SPPO, hard labels (Wu et al. 2024, Eq. 4.7); LOSSES.md 1.9",
+                                 "kernel.beta = beta",
+                                 "Wu et al., Self-Play Preference Optimization, arXiv 2405.00675",
+                                 "TRL DPOTrainer loss_type=sppo_hard; Liger-Kernel DPO sppo_hard; PaddleNLP sppo_hard",
+                                 {{"beta", &sppo_hard::beta, "beta > 0"}}},
+      preset_entry<apo_zero, 1>{"apo_zero",
+                                "APO-zero (D'Oosterlinck et al. 2024, Eq. 7); LOSSES.md 1.11",
+                                "kernel.beta = beta",
+                                "D'Oosterlinck et al., Anchored Preference Optimization, arXiv 2408.06266",
+                                "TRL DPOTrainer loss_type=apo_zero; Liger-Kernel DPO apo_zero",
+                                {{"beta", &apo_zero::beta, "beta > 0"}}},
+      preset_entry<apo_down, 1>{"apo_down",
+                                "APO-down (D'Oosterlinck et al. 2024, Eq. 8); LOSSES.md 1.11",
+                                "kernel.beta = beta",
+                                "D'Oosterlinck et al., Anchored Preference Optimization, arXiv 2408.06266",
+                                "TRL DPOTrainer loss_type=apo_down; Liger-Kernel DPO apo_down",
+                                {{"beta", &apo_down::beta, "beta > 0"}}},
       preset_entry<dpop, 2>{"dpop",
                             "DPO-Positive / Smaug (Pal et al. 2024): penalty inside the sigmoid; LOSSES.md 4.3",
                             "kernel.beta = beta, kernel.lambda = lambda",
+                            "Pal et al., Smaug: DPO-Positive, arXiv 2402.13228",
+                            "PaddleNLP dpop",
                             {{"beta", &dpop::beta, "beta > 0"}, {"lambda", &dpop::lambda, "penalty >= 0"}}},
-      preset_entry<dpo_shift, 2>{"dpo_shift", "DPO-Shift (Yang et al. 2025), fixed lambda; LOSSES.md 4.15",
-                                 "kernel.beta = beta, kernel.lambda = lambda",
-                                 {{"beta", &dpo_shift::beta, "beta > 0"},
-                                  {"lambda", &dpo_shift::lambda, "in (0, 1] (1: DPO)"}}});
+      preset_entry<dpo_shift, 2>{
+          "dpo_shift",
+          "DPO-Shift (Yang et al. 2025), fixed lambda; LOSSES.md 4.15",
+          "kernel.beta = beta, kernel.lambda = lambda",
+          "Yang et al., DPO-Shift, arXiv 2502.07599",
+          "none (authors' code Meaquadddd/DPO-Shift)",
+          {{"beta", &dpo_shift::beta, "beta > 0"}, {"lambda", &dpo_shift::lambda, "in (0, 1] (1: DPO)"}}});
   return table;
 }
 
@@ -904,8 +1036,8 @@ RPO_DETAIL_SPEC_LINKAGE const std::vector<loss_info>& registered_losses() {
     std::apply(
         [&](const auto&... entry) {
           const auto add = [&]<Preset P, std::size_t N>(const s::preset_entry<P, N>& e) {
-            loss_info info{e.name, e.summary,
-                           s::composition_of<typename P::composition>() + " (" + e.mapping + ")", {}};
+            loss_info info{e.name, e.summary, s::composition_of<typename P::composition>() + " (" + e.mapping + ")",
+                           e.paper, e.libraries, {}};
             for (const auto& parameter : e.parameters)
               info.parameters.push_back({parameter.name, s::format(P{}.*parameter.member), parameter.description});
             out.push_back(std::move(info));
@@ -918,6 +1050,8 @@ RPO_DETAIL_SPEC_LINKAGE const std::vector<loss_info>& registered_losses() {
         {"rpo",
          "the general form: any distance, reward model, target and sampling scheme that compose; RPO.md (E1), 3.5",
          "loss<distance, reward, target (in target::margin where gamma applies), sampling> with the chosen policies",
+         "Sun et al., Reward-aware Preference Optimization, arXiv 2502.00203; Nemotron-4 340B, arXiv 2406.11704",
+         "NeMo-Aligner preference_loss in {dpo, ipo, rpo_sq, rpo_bwd_kl, rpo_fwd_kl}",
          {{"distance", "required", choices(s::distances{})},
           {"reward", "required", choices(s::rewards{})},
           {"target", "reward_gap", choices(s::targets{})},
