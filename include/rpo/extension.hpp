@@ -3,12 +3,15 @@
 //
 // Public names: rpo::sum, rpo::nll, rpo::extension::pairwise, rpo::extension::ratio_grad,
 //               rpo::extension::robust, rpo::extension::nca, rpo::extension::bco, rpo::extension::sppo_hard,
-//               rpo::extension::apo_zero, rpo::extension::apo_down, rpo::extension::dpop, rpo::extension::dpo_shift.
+//               rpo::extension::apo_zero, rpo::extension::apo_down, rpo::extension::dpop, rpo::extension::dpo_shift,
+//               rpo::extension::margin_adaptive, rpo::extension::nca_group, rpo::extension::set_contrast.
 // Each is an rpo::Composition (loss.hpp): the batch layer, the spec registry and the bindings take it exactly as they
 // take an rpo::loss. LOSSES.md §0.4 gives the criterion: a loss fits the template only if it depends on r_π through
 // the gap a, i.e. is invariant to r_π(y) → r_π(y) + c(x). The kernels below put a term on an absolute log-ratio
 // (NCA, BCO, SPPO, APO, DPOP's anchor), mix the two rewards asymmetrically (DPO-Shift), or combine two distances
-// with signs that make no divergence (robust DPO): each says which in its comment and in docs/methods.md.
+// with signs that make no divergence (robust DPO): each says which in its comment and in docs/methods.md. Two are
+// shift-invariant and so inside by that criterion, but need what the four policies do not give: MADPO a per-pair
+// weight from the explicit rewards, MPO/SWEPO a set-level target with reward-dependent score offsets.
 // @sa docs/methods.md
 #pragma once
 
@@ -275,6 +278,172 @@ struct dpo_shift {
     if (auto e = require_positive("beta", beta)) return e;
     if (lambda > 0 && lambda <= 1) return {};
     return {"lambda", "must be in (0, 1]", lambda};
+  }
+};
+
+// ===========================================================================================================
+// Methods that read the explicit rewards: a weighted pair, and two losses over groups of K responses
+// ===========================================================================================================
+
+/// MADPO (Rho 2025): −w(m)·log σ(a), a = β(ℓ_c − ℓ_r), m = r_c − r_r from a reward model; w(m) = σ(c(|m|)·m)/σ(m) if
+/// m > −τ, else 1, with c(u) = c_min + (c_max − c_min)/(1 + k·e^{λ(u − τ)}), k = (c_max − 1)/(1 − c_min). The weight is
+/// a constant of the objective (no gradient), so ∂L/∂logp = w·(DPO's gradient). Stable forms: w = exp(softplus(−m) −
+/// softplus(−c·m)) and c(u) = c_min + (c_max − c_min)·σ(−(λ(u − τ) + log k)); c(τ) = 1, so w is continuous at m = −τ.
+/// Beside the template, not outside its criterion: it is shift-invariant (a weighted D_bwd), but rpo::loss has no
+/// per-pair weight.  LOSSES.md §4.7.  @sa docs/methods.md#madpo
+struct margin_adaptive {
+  static constexpr const char* label = "margin_adaptive";
+  static constexpr const char* outside =
+      "a D_bwd weighted by w(r_c - r_r): shift-invariant, but the template has no per-pair weight";
+  double beta = 0.1;    ///< β > 0
+  double c_max = 2.0;   ///< c_max > 1 (the reference code's 2)
+  double c_min = 0.5;   ///< c_min ∈ [0, 1) (0.5)
+  double lambda = 1.0;  ///< λ ≥ 0, the steepness of c(u) (1)
+  double tau = 2.0;     ///< τ ≥ 0, the margin threshold (2)
+  static constexpr input inputs = input::logp | input::ref_logp | input::reward;
+  static constexpr ranking ranks = ranking::none;
+  static constexpr std::int64_t group_size = 2;
+  static constexpr std::int64_t min_group_size = 2;
+
+  /// w(m), the weight of a pair whose reward margin is m.
+  template <Scalar T> RPO_HD constexpr T weight(T m) const noexcept {
+    RPO_USING_STD(exp) RPO_USING_STD(log) RPO_USING_STD(fabs)
+    if (!(m > -T(tau))) return T(1);
+    const T log_k = T(log((c_max - 1) / (1 - c_min)));
+    const T c = T(c_min) + T(c_max - c_min) * sigmoid(-(T(lambda) * (T(fabs(m)) - T(tau)) + log_k));
+    return T(exp(softplus(-m) - softplus(-c * m)));
+  }
+  constexpr parameter_error check() const noexcept {
+    if (auto e = require_positive("beta", beta)) return e;
+    if (!(c_max > 1 && is_finite(c_max))) return {"c_max", "must be finite and > 1", c_max};
+    if (!(c_min >= 0 && c_min < 1)) return {"c_min", "must be in [0, 1)", c_min};
+    if (auto e = require_nonnegative("lambda", lambda)) return e;
+    return require_nonnegative("tau", tau);
+  }
+  template <Scalar T>
+  RPO_HD constexpr T evaluate(const group_ref<T>& group, std::type_identity_t<T>* grad_logp,
+                              std::type_identity_t<T>* grad_ref_logp) const noexcept {
+    const T b = T(beta);
+    const T a = b * ((group.logp[0] - group.ref_logp[0]) - (group.logp[1] - group.ref_logp[1]));
+    const T w = weight(group.reward[0] - group.reward[1]);
+    const T d = -w * b * sigmoid(-a);  // ∂L/∂logp_c
+    if (grad_logp != nullptr) {
+      grad_logp[0] = d;
+      grad_logp[1] = -d;
+    }
+    if (grad_ref_logp != nullptr) {
+      grad_ref_logp[0] = -d;
+      grad_ref_logp[1] = d;
+    }
+    return w * softplus(-a);
+  }
+};
+
+/// NCA with K responses and explicit rewards (Chen et al. 2024): −Σ_i [q_i·log σ(s_i) + (1/K)·log σ(−s_i)], q =
+/// softmax(r/α), s_i = β·ℓ_i; ∂L/∂logp_i = β(σ(s_i)/K − q_i·σ(−s_i)) = −∂L/∂ref_logp_i. Outside: pointwise terms on
+/// the absolute log-ratios. At K = 2 with a one-hot q (α → 0, r_c > r_r) it is rpo::nca_pair.  LOSSES.md §4.12.
+/// @sa docs/methods.md#nca
+struct nca_group {
+  static constexpr const char* label = "nca_group";
+  static constexpr const char* outside = "pointwise terms on the absolute log-ratios (not shift-invariant)";
+  double beta = 0.01;  ///< β > 0 (the paper's 0.01, as rpo::infonca)
+  double alpha = 1.0;  ///< α > 0, the reward temperature (as rpo::infonca)
+  static constexpr input inputs = input::logp | input::ref_logp | input::reward;
+  static constexpr ranking ranks = ranking::none;
+  static constexpr std::int64_t group_size = 0;
+  static constexpr std::int64_t min_group_size = 2;
+  constexpr parameter_error check() const noexcept {
+    if (auto e = require_positive("beta", beta)) return e;
+    return require_positive("alpha", alpha);
+  }
+  template <Scalar T>
+  RPO_HD constexpr T evaluate(const group_ref<T>& group, std::type_identity_t<T>* grad_logp,
+                              std::type_identity_t<T>* grad_ref_logp) const noexcept {
+    RPO_USING_STD(exp) RPO_USING_STD(log)
+    const std::int64_t k = group.size;
+    const T b = T(beta), inv_alpha = T(1 / alpha), per = T(1) / T(k);
+    T top = group.reward[0] * inv_alpha;
+    for (std::int64_t i = 1; i < k; ++i) top = group.reward[i] * inv_alpha > top ? group.reward[i] * inv_alpha : top;
+    T z = 0;
+    for (std::int64_t i = 0; i < k; ++i) z += T(exp(group.reward[i] * inv_alpha - top));
+    T value = 0;
+    for (std::int64_t i = 0; i < k; ++i) {
+      const T q = T(exp(group.reward[i] * inv_alpha - top)) / z, s = b * (group.logp[i] - group.ref_logp[i]);
+      value += q * softplus(-s) + per * softplus(s);
+      const T d = b * (per * sigmoid(s) - q * sigmoid(-s));
+      if (grad_logp != nullptr) grad_logp[i] = d;
+      if (grad_ref_logp != nullptr) grad_ref_logp[i] = -d;
+    }
+    return value;
+  }
+};
+
+/// Multi-preference optimisation at set level (MPO, Gupta et al. 2024; v1 titled SWEPO): with δr_i = r_i − mean r,
+/// Y⁺ = {i : δr_i > 0}, Y⁻ the rest, and v_i = β·ℓ_i + α·|δr_i|, L = −log(Σ_{Y⁺} e^{v} / Σ_all e^{v}), evaluated as
+/// softplus(lse_{Y⁻}(v) − lse_{Y⁺}(v)); ∂L/∂logp_k = β·σ(lse_{Y⁻} − lse_{Y⁺})·(1[k∈Y⁻]·softmax_{Y⁻}(v)_k −
+/// 1[k∈Y⁺]·softmax_{Y⁺}(v)_k). The rewards must not all tie (ranking::extremes); should rounding put the mean on the
+/// top reward, Y⁺ is the responses at the top. At K = 2 and α = 0 it is DPO on the pair oriented by reward.
+/// Beside the template, not outside its criterion: shift-invariant, but its target is a set and α·|δr| enters the
+/// scores, which no distance and target of the four policies express.  LOSSES.md §4.10 (unverified details).
+/// @sa docs/methods.md#swepo
+struct set_contrast {
+  static constexpr const char* label = "set_contrast";
+  static constexpr const char* outside =
+      "a softmax over the group with a set target and reward offsets alpha |r - mean r| in the scores: shift-invariant, "
+      "but no distance and target of the template express it";
+  double beta = 0.1;   ///< β > 0
+  double alpha = 1.0;  ///< α ≥ 0, the weight of the reward deviations (0: plain set contrast)
+  static constexpr input inputs = input::logp | input::ref_logp | input::reward;
+  static constexpr ranking ranks = ranking::extremes;
+  static constexpr std::int64_t group_size = 0;
+  static constexpr std::int64_t min_group_size = 2;
+  constexpr parameter_error check() const noexcept {
+    if (auto e = require_positive("beta", beta)) return e;
+    return require_nonnegative("alpha", alpha);
+  }
+  template <Scalar T>
+  RPO_HD constexpr T evaluate(const group_ref<T>& group, std::type_identity_t<T>* grad_logp,
+                              std::type_identity_t<T>* grad_ref_logp) const noexcept {
+    RPO_USING_STD(exp) RPO_USING_STD(log) RPO_USING_STD(fabs)
+    const std::int64_t k = group.size;
+    const T b = T(beta), al = T(alpha);
+    T total = 0, best = group.reward[0];
+    for (std::int64_t i = 0; i < k; ++i) {
+      total += group.reward[i];
+      best = group.reward[i] > best ? group.reward[i] : best;
+    }
+    const T mean = total / T(k);
+    bool any_above = false;
+    for (std::int64_t i = 0; i < k; ++i) any_above = any_above || group.reward[i] > mean;
+    const auto above = [&](std::int64_t i) { return any_above ? group.reward[i] > mean : group.reward[i] == best; };
+    const auto score = [&](std::int64_t i) {
+      return b * (group.logp[i] - group.ref_logp[i]) + al * T(fabs(group.reward[i] - mean));
+    };
+    // lse over each set, shifted by its own maximum (both sets are non-empty: the rewards do not all tie).
+    T top_p = 0, top_m = 0;
+    bool seen_p = false, seen_m = false;
+    for (std::int64_t i = 0; i < k; ++i) {
+      const T v = score(i);
+      if (above(i)) {
+        top_p = !seen_p || v > top_p ? v : top_p;
+        seen_p = true;
+      } else {
+        top_m = !seen_m || v > top_m ? v : top_m;
+        seen_m = true;
+      }
+    }
+    T z_p = 0, z_m = 0;
+    for (std::int64_t i = 0; i < k; ++i) (above(i) ? z_p : z_m) += T(exp(score(i) - (above(i) ? top_p : top_m)));
+    const T gap = (top_m + T(log(z_m))) - (top_p + T(log(z_p)));
+    const T pull = sigmoid(gap);
+    for (std::int64_t i = 0; i < k; ++i) {
+      const bool plus = above(i);
+      const T share = T(exp(score(i) - (plus ? top_p : top_m))) / (plus ? z_p : z_m);
+      const T d = b * pull * (plus ? -share : share);
+      if (grad_logp != nullptr) grad_logp[i] = d;
+      if (grad_ref_logp != nullptr) grad_ref_logp[i] = -d;
+    }
+    return softplus(gap);
   }
 };
 

@@ -5,10 +5,13 @@
 //   rpo::rpo_sq, rpo::rpo_fwd, rpo::rpo_bwd,
 //   rpo::exo_pair, rpo::cpo_pref, rpo::odpo, rpo::rdpo, rpo::hdpo, rpo::alphapo, rpo::fdpo_forward_kl, rpo::fdpo_js,
 //   rpo::fdpo_alpha, rpo::discopop, rpo::focalpo (the catalogue's methods that fit the template, LOSSES.md §1–4).
-// Public names (weighted sums with the NLL term, rpo/extension.hpp): rpo::cpo, rpo::irpo, rpo::mpo.
+//   rpo::dno (DNO: the logistic distance against b = logit P carried by the rewards).
+// Public names (weighted sums with the NLL term, rpo/extension.hpp): rpo::cpo, rpo::irpo, rpo::mpo, rpo::orpo.
 // Public names (outside the template, rpo/extension.hpp; docs/methods.md says why each is outside):
 //   rpo::robust_dpo, rpo::nca_pair, rpo::bco_pair, rpo::sppo_hard, rpo::apo_zero, rpo::apo_down, rpo::dpop,
-//   rpo::dpo_shift.
+//   rpo::dpo_shift, and over groups rpo::nca.
+// Public names (beside the template, rpo/extension.hpp: shift-invariant, but beyond the four policies): rpo::madpo,
+//   and over groups rpo::swepo.
 // Public names (groups of K ≥ 2 responses, given by offsets; each is its pairwise counterpart at K = 2):
 //   rpo::rpo_sqloo, rpo::rpo_sqpairs, rpo::rpo_softmax_bwd, rpo::rpo_softmax_fwd, rpo::infonca,
 //   rpo::listwise_dpo, rpo::dpo_best_worst.
@@ -346,6 +349,19 @@ struct focalpo {
   constexpr composition compose() const noexcept { return {.distance = {.gamma = gamma}, .reward = {.beta = beta}}; }
 };
 
+/// DNO's general loss (Rosset et al. 2024): −[P·log σ(u) + (1 − P)·log σ(−u)], u = β(ℓ₁ − ℓ₂) with the previous
+/// iterate π_t as the reference, P = P(y₁ ≻ y₂ | x) the preference probability. Exactly the logistic distance (the
+/// cross-entropy; D_bwd plus the constant H₂(P)) / implicit / reward_gap with η = 1, the rewards carrying
+/// b = logit P: reward[0] − reward[1] = log(P/(1 − P)), e.g. (logit P, 0). ∂L/∂logp₁ = β(σ(u) − P). DNO-Prct
+/// (binarised P) is rpo::dpo against π_t.  LOSSES.md §4.8 (the general loss is unverified against the paper).
+/// @sa docs/presets.md#dno
+struct dno {
+  static constexpr const char* name = "rpo::dno";
+  double beta = 0.1;  ///< β > 0, the paper's η_DNO (LOSSES.md gives no default: DPO's 0.1)
+  using composition = loss<distance::logistic, reward::implicit, target::reward_gap, sampling::pair>;
+  constexpr composition compose() const noexcept { return {.reward = {.beta = beta}, .target = {.eta = 1.0}}; }
+};
+
 // ===========================================================================================================
 // Weighted sums with the NLL term (LOSSES.md §1.13, §1.18, §2.1): rpo::sum of compositions
 // ===========================================================================================================
@@ -402,6 +418,22 @@ struct mpo {
     if (auto e = require_nonnegative("quality", quality)) return e;
     return require_nonnegative("generation", generation);
   }
+};
+
+/// ORPO (Hong et al. 2024; TRL `ORPOTrainer`, its `beta` = λ): NLL(chosen) − λ·log σ(lo), lo = log odds(p̄_c) −
+/// log odds(p̄_r), p̄ = e^{logp/n}: the NLL −logp_c/n_c plus λ times D_bwd / reward::log_odds (β = 1) / hard label,
+/// reference-free. log(1 − p̄) is log1mexp (LOSSES.md §6.5). ∂/∂logp_c = −1/n_c − λσ(−lo)/(n_c(1 − p̄_c)).
+/// LOSSES.md §2.2.  @sa docs/methods.md#orpo
+struct orpo {
+  static constexpr const char* name = "rpo::orpo";
+  double lambda = 0.1;  ///< λ ≥ 0, the odds-ratio weight (TRL's `beta`: 0.1)
+  using odds_ratio = loss<distance::bernoulli_bwd_kl, reward::log_odds, target::hard_label, sampling::pair>;
+  using composition = sum<odds_ratio, nll>;
+  constexpr composition compose() const noexcept {
+    return {.first = {.reward = {.beta = 1.0}}, .second = {}, .first_weight = lambda, .second_weight = 1};
+  }
+  /// λ must be finite and >= 0.
+  constexpr parameter_error check() const noexcept { return require_nonnegative("lambda", lambda); }
 };
 
 // ===========================================================================================================
@@ -480,6 +512,45 @@ struct dpo_shift {
   double lambda = 0.95;  ///< λ ∈ (0, 1]
   using composition = extension::pairwise<extension::dpo_shift>;
   constexpr composition compose() const noexcept { return {.kernel = {.beta = beta, .lambda = lambda}}; }
+};
+
+/// NCA with K responses and explicit rewards (Chen et al. 2024). Outside: absolute terms. rpo::nca_pair at K = 2 with
+/// a one-hot target.  LOSSES.md §4.12.  @sa docs/methods.md#nca
+struct nca {
+  static constexpr const char* name = "rpo::nca";
+  double beta = 0.01;  ///< β > 0 (the paper's 0.01)
+  double alpha = 1.0;  ///< α > 0, the reward temperature of q = softmax(r/α) (as rpo::infonca)
+  using composition = extension::nca_group;
+  constexpr composition compose() const noexcept { return {.beta = beta, .alpha = alpha}; }
+};
+
+// ===========================================================================================================
+// Beside the template: shift-invariant, but beyond the four policies (rpo/extension.hpp)
+// ===========================================================================================================
+
+/// MADPO (Rho 2025): DPO weighted by w(r_c − r_r) from a reward model, no gradient through the weight.
+/// LOSSES.md §4.7.  @sa docs/methods.md#madpo
+struct madpo {
+  static constexpr const char* name = "rpo::madpo";
+  double beta = 0.1;    ///< β > 0
+  double c_max = 2.0;   ///< c_max > 1 (the reference code's 2)
+  double c_min = 0.5;   ///< c_min ∈ [0, 1) (0.5)
+  double lambda = 1.0;  ///< λ ≥ 0 (1)
+  double tau = 2.0;     ///< τ ≥ 0 (2)
+  using composition = extension::margin_adaptive;
+  constexpr composition compose() const noexcept {
+    return {.beta = beta, .c_max = c_max, .c_min = c_min, .lambda = lambda, .tau = tau};
+  }
+};
+
+/// Multi-preference optimisation at set level (Gupta et al. 2024, arXiv 2412.04628; v1 titled SWEPO, hence the name:
+/// rpo::mpo is Wang et al.'s mixed preference optimisation). LOSSES.md §4.10.  @sa docs/methods.md#swepo
+struct swepo {
+  static constexpr const char* name = "rpo::swepo";
+  double beta = 0.1;   ///< β > 0 (LOSSES.md gives none: DPO's 0.1)
+  double alpha = 1.0;  ///< α ≥ 0, the weight of |r − mean r| (LOSSES.md gives none; 0 is the plain set contrast)
+  using composition = extension::set_contrast;
+  constexpr composition compose() const noexcept { return {.beta = beta, .alpha = alpha}; }
 };
 
 }  // namespace rpo

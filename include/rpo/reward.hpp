@@ -4,12 +4,14 @@
 // Public names: rpo::reward::implicit, rpo::reward::implicit_normalized, rpo::reward::reference_free,
 //               rpo::reward::reference_free_normalized, rpo::reward::length_regularized,
 //               rpo::reward::entropy_controlled, rpo::reward::alpha_shaped, rpo::reward::f_divergence,
-//               rpo::reward::f_divergence_kind, rpo::reward::max_exponent.
+//               rpo::reward::f_divergence_kind, rpo::reward::max_exponent, rpo::reward::log_odds.
 // Implements RPO.md §1 (r_π and its variants) and LOSSES.md §0.4 (the labels IMP, IMP-LN, RF, LN-RF, LEN, H,
-// ALPHA, F; LOSSES.md §4.2, §4.17, §2.1, §1.15).
+// ALPHA, F, OR; LOSSES.md §4.2, §4.17, §2.1, §1.15, §2.2).
 // Log-probs are sequence log-probs (sums over the response tokens); n is the response token count.
 // @sa docs/reward.md
 #pragma once
+
+#include <type_traits>
 
 #include "rpo/concepts.hpp"
 #include "rpo/config.hpp"
@@ -85,6 +87,14 @@ template <Scalar T> RPO_HD constexpr exp_slope<T> clamped_exp(T x) noexcept {
   if (x > T(max_exponent)) return {T(exp(T(max_exponent))), T(0)};
   const T e = exp(x);
   return {e, e};
+}
+/// The largest mean token log-prob −floor that rpo::reward::log_odds takes: p̄ = 1 − floor, odds 1/floor.
+template <Scalar T> RPO_HD constexpr T log_odds_floor() noexcept {
+  if constexpr (std::is_same_v<T, float>) {
+    return T(1e-30f);
+  } else {
+    return T(1e-300);
+  }
 }
 }  // namespace detail
 
@@ -192,6 +202,27 @@ struct f_divergence {
     if (kind == f_divergence_kind::alpha && !(alpha > 0 && alpha <= 1)) return {"alpha", "must be in (0, 1]", alpha};
     return {};
   }
+};
+
+/// OR (ORPO, Hong et al. 2024): r_π(y) = β·log(p̄/(1 − p̄)), the log-odds of the geometric-mean token probability
+/// p̄ = e^ā, ā = log π(y|x)/n, no reference model: β·(ā − log1mexp(ā)). ∂r/∂logp = β/(n·(1 − e^ā)), written
+/// β/(n·(−expm1(ā))). log(1 − e^ā) is rpo::log1mexp, Mächler's switch at −ln 2 (LOSSES.md §6.5; TRL PR #4763), in
+/// the scalar type itself. The odds are infinite at p̄ = 1: ā is clamped at −log_odds_floor<T> (1e-300 in double,
+/// 1e-30 in float), so that a response whose mean token probability is within that of 1, or a logp ≥ 0 (no log-prob),
+/// gives the finite value of that point (β·691 in double, β·69 in float) instead of an infinity, and the clamp's
+/// slope 0: the gradient stays the derivative of the value computed.
+/// LOSSES.md §0.4 (OR), §2.2.  @sa docs/reward.md#log_odds
+struct log_odds {
+  double beta = 1.0;  ///< β > 0 (ORPO's odds-ratio term has β = 1; its weight λ is outside)
+  static constexpr input inputs = input::logp | input::length;
+  template <Scalar T> RPO_HD constexpr reward_grad<T> value_and_grad(T logp, T, T length) const noexcept {
+    RPO_USING_STD(expm1)
+    const T b = T(beta), floor = detail::log_odds_floor<T>(), raw = logp / length;
+    if (!(raw < -floor)) return {b * (-floor - log1mexp(-floor)), T(0), T(0)};  // the clamp (also for logp ≥ 0)
+    return {b * (raw - log1mexp(raw)), b / (length * T(-expm1(raw))), T(0)};
+  }
+  /// β must be finite and > 0.
+  constexpr parameter_error check() const noexcept { return require_positive("beta", beta); }
 };
 
 }  // namespace rpo::reward

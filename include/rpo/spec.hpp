@@ -584,6 +584,13 @@ inline const auto& presets() {
                                "Liu et al., FocalPO, arXiv 2501.06645",
                                "none",
                                {{"beta", &focalpo::beta, "beta > 0"}, {"gamma", &focalpo::gamma, "gamma >= 0"}}},
+      preset_entry<dno, 1>{"dno",
+                           "DNO's general loss (Rosset et al. 2024): -[P log sigma(u) + (1-P) log sigma(-u)], u = beta*"
+                           "(l_1 - l_2) against the previous iterate; the rewards carry logit P; LOSSES.md 4.8",
+                           "reward.beta = beta, target.eta = 1 (reward[0] - reward[1] = logit P)",
+                           "Rosset et al., Direct Nash Optimization, arXiv 2404.03715",
+                           "none (DNO-Prct is DPO against the previous iterate)",
+                           {{"beta", &dno::beta, "beta > 0 (the paper's eta)"}}},
       // Weighted sums with the NLL term -logp_c/n_c (rpo::sum, rpo::nll; LOSSES.md 1.13, 1.18, 2.1).
       preset_entry<cpo, 2>{"cpo",
                            "CPO (Xu et al. 2024): cpo_pref + lambda * NLL(chosen); LOSSES.md 2.1",
@@ -609,6 +616,14 @@ inline const auto& presets() {
                             {"preference", &mpo::preference, "weight of DPO >= 0"},
                             {"quality", &mpo::quality, "weight of BCO-pair >= 0"},
                             {"generation", &mpo::generation, "weight of the NLL >= 0"}}},
+      preset_entry<orpo, 1>{"orpo",
+                            "ORPO (Hong et al. 2024): -logp_c/n_c + lambda softplus(-(logodds(p_c) - logodds(p_r))), "
+                            "p = exp(logp/n), log(1-p) as log1mexp; LOSSES.md 2.2",
+                            "first: reward.beta = 1, first_weight = lambda; second: nll, second_weight = 1",
+                            "Hong et al., ORPO: Monolithic Preference Optimization without Reference Model, "
+                            "arXiv 2403.07691",
+                            "TRL ORPOTrainer (beta = lambda); Liger-Kernel ORPO (no log1mexp guard); PaddleNLP or",
+                            {{"lambda", &orpo::lambda, "odds-ratio weight >= 0"}}},
       // Outside the template (rpo::extension::pairwise; LOSSES.md 0.4's criterion).
       preset_entry<robust_dpo, 2>{
           "robust_dpo",
@@ -660,7 +675,37 @@ inline const auto& presets() {
           "kernel.beta = beta, kernel.lambda = lambda",
           "Yang et al., DPO-Shift, arXiv 2502.07599",
           "none (authors' code Meaquadddd/DPO-Shift)",
-          {{"beta", &dpo_shift::beta, "beta > 0"}, {"lambda", &dpo_shift::lambda, "in (0, 1] (1: DPO)"}}});
+          {{"beta", &dpo_shift::beta, "beta > 0"}, {"lambda", &dpo_shift::lambda, "in (0, 1] (1: DPO)"}}},
+      preset_entry<nca, 2>{"nca",
+                           "NCA with K responses (Chen et al. 2024): -sum_i [q_i log sigma(s_i) + log sigma(-s_i)/K], "
+                           "q = softmax(r/alpha), s = beta l; LOSSES.md 4.12",
+                           "beta = beta, alpha = alpha",
+                           "Chen et al., Noise Contrastive Alignment of Language Models with Explicit Rewards, "
+                           "arXiv 2402.05369",
+                           "thu-ml/Noise-Contrastive-Alignment NCATrainer loss_type=NCA",
+                           {{"beta", &nca::beta, "beta > 0"}, {"alpha", &nca::alpha, "alpha > 0, the reward temperature"}}},
+      // Beside the template: shift-invariant, beyond the four policies (rpo/extension.hpp).
+      preset_entry<madpo, 5>{"madpo",
+                             "MADPO (Rho 2025): DPO weighted by w(r_c - r_r) = sigma(c(|m|) m)/sigma(m), no gradient "
+                             "through w; LOSSES.md 4.7",
+                             "beta, c_max, c_min, lambda, tau as named",
+                             "Rho, Margin Adaptive DPO, arXiv 2510.05342",
+                             "none (TRL PR #5804 closed; authors' code sirano1004/"
+                             "Margin-Apative-Direct-Preference-Optimization)",
+                             {{"beta", &madpo::beta, "beta > 0"},
+                              {"c_max", &madpo::c_max, "finite and > 1"},
+                              {"c_min", &madpo::c_min, "in [0, 1)"},
+                              {"lambda", &madpo::lambda, "steepness >= 0"},
+                              {"tau", &madpo::tau, "margin threshold >= 0"}}},
+      preset_entry<swepo, 2>{"swepo",
+                             "MPO at set level (Gupta et al. 2024; v1 SWEPO): -log(sum_{r > mean} e^v / sum e^v), "
+                             "v = beta l + alpha |r - mean r|; LOSSES.md 4.10",
+                             "beta = beta, alpha = alpha",
+                             "Gupta et al., Multi-Preference Optimization: Generalizing DPO via Set-Level Contrasts, "
+                             "arXiv 2412.04628",
+                             "none",
+                             {{"beta", &swepo::beta, "beta > 0"},
+                              {"alpha", &swepo::alpha, "weight of the reward deviations >= 0"}}});
   return table;
 }
 
@@ -699,6 +744,9 @@ template <> struct component<reward::entropy_controlled> {
 };
 template <> struct component<reward::alpha_shaped> {
   static constexpr const char *key = "alpha_shaped", *type = "reward::alpha_shaped";
+};
+template <> struct component<reward::log_odds> {
+  static constexpr const char *key = "log_odds", *type = "reward::log_odds";
 };
 template <> struct component<reward::f_divergence> {
   static constexpr const char *key = "f_divergence", *type = "reward::f_divergence";
@@ -786,6 +834,14 @@ template <class A, class B> std::string describe(std::type_identity<sum<A, B>>) 
 inline std::string describe(std::type_identity<nll>) { return "nll (-logp_c/n_c, outside: a regulariser)"; }
 template <class K> std::string describe(std::type_identity<extension::pairwise<K>>) {
   return std::string("extension::pairwise<extension::") + K::label + "> (outside: " + K::outside + ")";
+}
+template <class C>
+  requires requires {
+    { C::label } -> std::convertible_to<const char*>;
+    { C::outside } -> std::convertible_to<const char*>;
+  }
+std::string describe(std::type_identity<C>) {
+  return std::string("extension::") + C::label + " (outside: " + C::outside + ")";
 }
 template <Composition C> std::string composition_of() {
   if constexpr (is_loss_v<C>) {

@@ -28,7 +28,7 @@ SCHEME_RULES = {
 TARGET_PARAMETER = {"reward_gap": "eta=0.75", "hard": None, "constant": "value=0.625", "smoothed": "epsilon=0.2"}
 # The presets with groups of any size K >= 2 (group_size == 0), docs/presets.md.
 GROUP_PRESETS = ("rpo_sqloo", "rpo_sqpairs", "rpo_softmax_bwd", "rpo_softmax_fwd", "infonca", "listwise_dpo",
-                 "dpo_best_worst")
+                 "dpo_best_worst", "nca", "swepo")
 MAX_GROUP = 6
 # No two rewards of a group closer than this, in float64 and after rounding to float32: the schemes that rank a group
 # by reward (all_pairs with a label target, best_worst, plackett_luce) see no tie.

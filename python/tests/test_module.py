@@ -99,13 +99,17 @@ class TestLoss(unittest.TestCase):
         schemes = {"rpo_sqloo": "leave_one_out", "rpo_sqpairs": "all_pairs", "rpo_softmax_bwd": "softmax",
                    "rpo_softmax_fwd": "softmax", "infonca": "softmax", "listwise_dpo": "plackett_luce",
                    "dpo_best_worst": "best_worst"}
-        self.assertEqual(set(schemes), set(support.GROUP_PRESETS))
-        for name, scheme in schemes.items():
+        beside = {"nca": "extension::nca_group", "swepo": "extension::set_contrast"}  # beside the template
+        self.assertEqual(set(schemes) | set(beside), set(support.GROUP_PRESETS))
+        for name in support.GROUP_PRESETS:
             with self.subTest(name):
                 loss = rpo.Loss(name)
                 self.assertEqual(loss.group_size, 0)
                 self.assertEqual(loss.min_group_size, 2)
-                self.assertTrue(loss.composition.endswith(f"sampling::{scheme}"), loss.composition)
+                if name in beside:
+                    self.assertTrue(loss.composition.startswith(beside[name]), loss.composition)
+                else:
+                    self.assertTrue(loss.composition.endswith(f"sampling::{schemes[name]}"), loss.composition)
                 # every group preset reads the rewards: as a target, or to rank the group
                 self.assertEqual(loss.inputs, ("logp", "ref_logp", "reward"))
         loss = rpo.Loss("rpo(distance=bwd_kl, reward=ref_free, target=hard, sampling=best_worst, gamma=0.5)")

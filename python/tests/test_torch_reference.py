@@ -34,7 +34,7 @@ COUNT = 10  # the count of reduction="sum_over"
 # parameters whose default is 0 or that have a bounded range, a fixed value.
 OTHER_VALUES = {"epsilon": "0.3", "gamma": "0.75", "eta": "2.5"}
 # The same for a parameter whose range depends on the preset (both bounded by 1).
-OTHER_PRESET_VALUES = {("fdpo_alpha", "alpha"): "0.25", ("dpo_shift", "lambda"): "0.75"}
+OTHER_PRESET_VALUES = {("fdpo_alpha", "alpha"): "0.25", ("dpo_shift", "lambda"): "0.75", ("madpo", "c_min"): "0.25"}
 
 
 def other_spec(info):

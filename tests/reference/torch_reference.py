@@ -7,7 +7,8 @@ names: the distance D(a - gamma || b), the reward model r_pi, the target b and t
 from the formulas in docs/distance.md, docs/reward.md, docs/target.md, docs/sampling.md and docs/presets.md for
 pairs, and for the multi-response schemes (a group of K >= 2 responses per prompt: sampling=loo, all_pairs,
 best_worst, softmax, plackett_luce) from reference/RPO.md §3.5 (L-loo, L-pairs, L-soft), (E10), (E10f), §7 and
-reference/LOSSES.md §4.11 (Plackett-Luce), §4.12 (InfoNCA). The gradients (d loss / d logp and d loss / d ref_logp
+reference/LOSSES.md §4.11 (Plackett-Luce), §4.12 (InfoNCA, NCA), §4.10 (MPO/SWEPO); the methods beside the template
+from LOSSES.md's formulas (§1-4, among them ORPO §2.2, MADPO §4.7, DNO §4.8). The gradients (d loss / d logp and d loss / d ref_logp
 of every response) come from torch autograd.
 
 The independence rule. This file is written from the documentation and reference/RPO.md, reference/LOSSES.md
@@ -101,7 +102,7 @@ def composition_is_valid(distance, target, sampling="pair"):
 
 # The policies that only presets use (the general form does not name them; methods.md): reward models with a
 # parameter of their own (reward.md), distances with one (distance.md), and ODPO's target (target.md).
-PRESET_REWARDS = ("length_reg", "entropy", "alpha_shaped", "f_div")
+PRESET_REWARDS = ("length_reg", "entropy", "alpha_shaped", "f_div", "log_odds")
 PRESET_TARGET_PARAMETER = {"log_offset": ("alpha", 1.0)}
 
 
@@ -116,7 +117,7 @@ def _component(distance, reward, beta, target, target_value=None, gamma=0.0, sam
     inputs = ["logp"]
     if reward in ("implicit", "implicit_norm", "length_reg", "entropy", "f_div"):
         inputs.append("ref_logp")
-    if reward in ("implicit_norm", "ref_free_norm", "length_reg", "alpha_shaped"):
+    if reward in ("implicit_norm", "ref_free_norm", "length_reg", "alpha_shaped", "log_odds"):
         inputs.append("length")
     if target in ("reward_gap", "log_offset") or sampling in ORDERING_SAMPLINGS:
         inputs.append("reward")
@@ -223,19 +224,68 @@ OUTSIDE = {
     "apo_zero": lambda p, lc, lr, **_: 1 - torch.sigmoid(p["beta"] * lc) + torch.sigmoid(p["beta"] * lr),
     "apo_down": lambda p, lc, lr, **_: torch.sigmoid(p["beta"] * lc) + 1 - torch.sigmoid(p["beta"] * (lc - lr)),
     # §4.3 DPOP: -log sigma(beta (Delta - lambda max(0, ref_c - logp_c))), the penalty inside the sigmoid
-    "dpop": lambda p, lc, lr, logp, ref_logp: -F.logsigmoid(
+    "dpop": lambda p, lc, lr, logp, ref_logp, **_: -F.logsigmoid(
         p["beta"] * (lc - lr - p["lambda"] * torch.relu(ref_logp[:, 0] - logp[:, 0]))),
     # §4.15 DPO-Shift: -log sigma(beta (l_c - lambda l_r))
     "dpo_shift": lambda p, lc, lr, **_: -F.logsigmoid(p["beta"] * (lc - p["lambda"] * lr)),
+    # §4.8 DNO: -[P log sigma(u) + (1 - P) log sigma(-u)], u = beta (l_1 - l_2); the rewards carry logit P
+    # (presets.md#dno): P = sigma(r_1 - r_2)
+    "dno": lambda p, lc, lr, reward, **_: _dno(p, lc, lr, reward),
+    # §4.7 MADPO: -w(m) log sigma(a), m = r_c - r_r, w constant (no gradient)
+    "madpo": lambda p, lc, lr, reward, **_: _madpo_weight(p, reward[:, 0] - reward[:, 1])
+    * -F.logsigmoid(p["beta"] * (lc - lr)),
 }
 
 
-def _outside(name):
-    """The description of a loss outside the template: it reads logp and ref_logp; it is drawn as DPO with its beta
-    is drawn (draw_as), so that the golden pairs cover large and small a = beta (l_c - l_r)."""
+def _dno(p, lc, lr, reward):
+    prob = torch.sigmoid(reward[:, 0] - reward[:, 1])
+    u = p["beta"] * (lc - lr)
+    return -(prob * F.logsigmoid(u) + (1 - prob) * F.logsigmoid(-u))
+
+
+def _madpo_weight(p, m):
+    """LOSSES.md §4.7: w(m) = sigma(c(|m|) m)/sigma(m) if m > -tau, else 1;
+    c(u) = c_min + (c_max - c_min)/(1 + ((c_max - 1)/(1 - c_min)) e^{lambda (u - tau)})."""
+    c_max, c_min, lam, tau = p["c_max"], p["c_min"], p["lambda"], p["tau"]
+    c = c_min + (c_max - c_min) / (1 + (c_max - 1) / (1 - c_min) * torch.exp(lam * (m.abs() - tau)))
+    w = torch.sigmoid(c * m) / torch.sigmoid(m)
+    return torch.where(m > -tau, w, torch.ones_like(w)).detach()
+
+
+# Losses over a group of K responses beside the template (methods.md): one group's 1-D tensors -> a 0-d loss.
+def _nca_group(p, logp, ref_logp, reward):
+    """LOSSES.md §4.12: -sum_i [q_i log sigma(s_i) + (1/K) log sigma(-s_i)], q = softmax(r/alpha), s = beta l."""
+    q = torch.softmax(reward / p["alpha"], dim=0)
+    s = p["beta"] * (logp - ref_logp)
+    return -(q * F.logsigmoid(s) + F.logsigmoid(-s) / s.shape[0]).sum()
+
+
+def _swepo_group(p, logp, ref_logp, reward):
+    """LOSSES.md §4.10: -log(sum_{Y+} e^v / sum_all e^v), Y+ = {r > mean r}, v = beta l + alpha |r - mean r|."""
+    deviation = reward - reward.mean()
+    v = p["beta"] * (logp - ref_logp) + p["alpha"] * deviation.abs()
+    return torch.logsumexp(v, dim=0) - torch.logsumexp(v[deviation > 0], dim=0)
+
+
+OUTSIDE_GROUP = {"nca": _nca_group, "swepo": _swepo_group}
+
+
+def _outside_group(name):
+    """A loss over groups beside the template: it reads logp, ref_logp and reward; its groups are drawn as InfoNCA's
+    (a softmax over the group with eta = 1), so that they have distinct rewards and bounded score spreads."""
+    return lambda p: {"kind": "outside_group", "formula": name, "params": dict(p), "sampling": "group", "gamma": 0.0,
+                      "inputs": ("logp", "ref_logp", "reward"),
+                      "draw_as": _component("logistic", "implicit", p["beta"], "reward_gap", 1.0, sampling="softmax")}
+
+
+def _outside(name, rewards=False):
+    """The description of a loss outside the template: it reads logp and ref_logp (and the rewards when `rewards`); it
+    is drawn as DPO with its beta (as RPO-bwd with eta = 1 when it reads rewards) (draw_as), so that the golden pairs
+    cover large and small a = beta (l_c - l_r)."""
+    target = ("reward_gap", 1.0) if rewards else ("hard", None)
     return lambda p: {"kind": "outside", "formula": name, "params": dict(p), "sampling": "pair", "gamma": 0.0,
-                      "inputs": ("logp", "ref_logp"),
-                      "draw_as": _component("bwd_kl", "implicit", p["beta"], "hard")}
+                      "inputs": ("logp", "ref_logp", "reward") if rewards else ("logp", "ref_logp"),
+                      "draw_as": _component("bwd_kl", "implicit", p["beta"], *target)}
 
 
 def _weighted(terms):
@@ -266,6 +316,15 @@ PRESETS.update({
     "apo_down": ({"beta": 0.1}, _outside("apo_down")),
     "dpop": ({"beta": 0.1, "lambda": 50.0}, _outside("dpop")),
     "dpo_shift": ({"beta": 0.1, "lambda": 0.95}, _outside("dpo_shift")),
+    # ORPO, LOSSES.md §2.2: NLL + lambda D_bwd(log-odds gap || inf) (reward.md#log_odds, beta = 1).
+    "orpo": ({"lambda": 0.1},
+             lambda p: _weighted([(p["lambda"], _component("bwd_kl", "log_odds", 1.0, "hard")), (1.0, NLL)])),
+    # DNO, LOSSES.md §4.8, and MADPO, §4.7: pairs that read the rewards.
+    "dno": ({"beta": 0.1}, _outside("dno", rewards=True)),
+    "madpo": ({"beta": 0.1, "c_max": 2.0, "c_min": 0.5, "lambda": 1.0, "tau": 2.0}, _outside("madpo", rewards=True)),
+    # NCA with K responses, §4.12, and MPO/SWEPO at set level, §4.10: groups of K >= 2.
+    "nca": ({"beta": 0.01, "alpha": 1.0}, _outside_group("nca")),
+    "swepo": ({"beta": 0.1, "alpha": 1.0}, _outside_group("swepo")),
 })
 
 # The rule each numeric parameter must satisfy (presets.md "Checks", reward.md, target.md).
@@ -286,13 +345,17 @@ PARAMETER_RULES = {
     "weight": ("finite and >= 0", lambda v: v >= 0),
     "robust_epsilon": ("in [0, 0.5)", lambda v: 0 <= v < 0.5),
     "shift_lambda": ("in (0, 1]", lambda v: 0 < v <= 1),
+    "c_max": ("finite and > 1", lambda v: v > 1),
+    "c_min": ("in [0, 1)", lambda v: 0 <= v < 1),
+    "threshold": ("finite and >= 0", lambda v: v >= 0),
 }
 # Parameters whose rule depends on the preset (presets.md, "Checks"): preset -> {parameter: rule key}.
 PRESET_PARAMETER_RULES = {"odpo": {"alpha": "offset_alpha"}, "rdpo": {"alpha": "shape_alpha"},
                           "alphapo": {"alpha": "shape_alpha"}, "fdpo_alpha": {"alpha": "f_alpha"},
                           "focalpo": {"gamma": "focal_gamma"}, "irpo": {"alpha": "weight"},
                           "mpo": {"preference": "weight", "quality": "weight", "generation": "weight"},
-                          "robust_dpo": {"epsilon": "robust_epsilon"}, "dpo_shift": {"lambda": "shift_lambda"}}
+                          "robust_dpo": {"epsilon": "robust_epsilon"}, "dpo_shift": {"lambda": "shift_lambda"},
+                          "madpo": {"tau": "threshold"}, "swepo": {"alpha": "offset_alpha"}}
 
 _SPEC = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?\s*", re.DOTALL)
 
@@ -460,6 +523,9 @@ def policy_reward(reward, logp, ref_logp, length):
         if alpha == 0:
             return beta * logp / length
         return beta / alpha * (1.0 - torch.exp(torch.clamp(-alpha * logp / length, max=MAX_EXPONENT)))
+    if name == "log_odds":            # reward.md#log_odds (ORPO), LOSSES.md §2.2: beta log(p/(1 - p)), p = e^{logp/n}
+        mean = logp / length          # log(1 - p) = log(-expm1(mean)) for mean < 0
+        return beta * (mean - torch.log(-torch.expm1(mean)))
     if name == "f_div":               # reward.md#f_divergence (f-DPO), LOSSES.md §1.15: beta psi(l)
         ratio = logp - ref_logp
         f = reward["f"]
@@ -508,7 +574,7 @@ def pair_losses(desc, logp, ref_logp=None, length=None, reward=None):
     kind = desc.get("kind", "composition")
     if kind == "outside":
         lc, lr = _log_ratios(logp, ref_logp)
-        return OUTSIDE[desc["formula"]](desc["params"], lc, lr, logp=logp, ref_logp=ref_logp)
+        return OUTSIDE[desc["formula"]](desc["params"], lc, lr, logp=logp, ref_logp=ref_logp, reward=reward)
     if kind == "nll":
         return -logp[:, 0] / length[:, 0]
     if kind == "sum":
@@ -620,6 +686,8 @@ def plackett_luce_loss(score, reward):
 def group_value(desc, logp, ref_logp=None, length=None, reward=None):
     """The loss of one group, a 0-d tensor; inputs are 1-D tensors of K entries (K = 2 for sampling=pair)."""
     sampling = desc["sampling"]
+    if desc.get("kind") == "outside_group":
+        return OUTSIDE_GROUP[desc["formula"]](desc["params"], logp, ref_logp, reward)
     if sampling == "pair":
         fields = {"logp": logp, "ref_logp": ref_logp, "length": length, "reward": reward}
         return pair_losses(desc, **{k: None if v is None else v.reshape(1, 2) for k, v in fields.items()})[0]
@@ -827,6 +895,11 @@ PRESET_ALTERNATIVES = {
     "apo_down": {"beta": 0.5},
     "dpop": {"beta": 0.2, "lambda": 5.0},
     "dpo_shift": {"beta": 0.5, "lambda": 0.75},
+    "orpo": {"lambda": 0.5},
+    "dno": {"beta": 0.5},
+    "madpo": {"beta": 0.25, "c_max": 3.0, "c_min": 0.25, "lambda": 0.5, "tau": 1.0},
+    "nca": {"beta": 0.1, "alpha": 0.5},
+    "swepo": {"beta": 0.25, "alpha": 0.5},
 }
 
 # Non-default parameters of the general-form cases (none is a default). Each list is cycled over the cases that use
@@ -916,7 +989,7 @@ def _solve_gap(rng, reward, a, length):
     """logp and ref_logp (None when not read) of a pair whose policy gap r_pi(y0) - r_pi(y1) is a, for the reward
     models that are not affine in logp with slope beta: draw everything but logp0, then solve for logp0 in
     [-3000, 0] by bisection (each of these rewards increases with logp). None when no root lies there."""
-    uses_ref = reward["name"] != "alpha_shaped"
+    uses_ref = reward["name"] not in ("alpha_shaped", "log_odds")
     logp1 = _negative(rng, 1.0, 300.0) if uses_ref else _negative(rng, 0.05, 30.0) * length[1]
     ref = [_negative(rng, 1.0, 300.0), _reference_of(rng, logp1)] if uses_ref else None
 
@@ -1147,7 +1220,9 @@ def _group_acceptable(desc, fields):
 
 
 def draw_group(rng, desc, kind, index, size):
-    """The inputs of one group of `size` responses of the given kind, rounded to 6 decimals (lengths are integers)."""
+    """The inputs of one group of `size` responses of the given kind, rounded to 6 decimals (lengths are integers).
+    A loss beside the template is drawn as the composition it names (draw_as)."""
+    desc = desc.get("draw_as", desc)
     while True:
         reward = (_draw_group_rewards(rng, desc["target"], kind, index, size) if "reward" in desc["inputs"]
                   else [0.0] * size)

@@ -6,11 +6,14 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <random>
 #include <string>
 #include <type_traits>
+#include <vector>
 
+#include "rpo/batch.hpp"
 #include "rpo/presets.hpp"
 #include "support/close.hpp"
 #include "support/expect_error.hpp"
@@ -63,6 +66,56 @@ template <class P, class T> void check_gradients(const P& preset, const rpo::pai
   }
 }
 
+/// One random group of k responses: log-ratios in [-spread, spread], rewards N(0, 2) (distinct with probability 1).
+struct random_group {
+  std::vector<double> logp, ref_logp, length, reward;
+  std::vector<std::int64_t> offsets;
+  random_group(std::mt19937_64& rng, int k, double spread) : offsets{0, k} {
+    std::uniform_real_distribution<double> lp(-300, -1), ratio(-spread, spread);
+    std::normal_distribution<double> r(0, 2);
+    for (int i = 0; i < k; ++i) {
+      logp.push_back(lp(rng));
+      ref_logp.push_back(logp.back() - ratio(rng));
+      length.push_back(1);
+      reward.push_back(r(rng));
+    }
+  }
+  rpo::batch_input<double> input() const { return {logp, ref_logp, length, reward, offsets}; }
+  /// The loss of the group, and its gradients in logp and ref_logp.
+  template <class P> double run(const P& preset, std::vector<double>& grad, std::vector<double>& grad_ref) const {
+    grad.assign(logp.size(), 0);
+    grad_ref.assign(logp.size(), 0);
+    return rpo::evaluate(preset, input(), rpo::batch_output<double>{{}, grad, grad_ref}, rpo::reduction::sum());
+  }
+};
+
+template <class P> void check_group_gradients(const P& preset, const random_group& g) {
+  std::vector<double> grad, grad_ref;
+  (void)g.run(preset, grad, grad_ref);
+  for (std::size_t i = 0; i < g.logp.size(); ++i) {
+    for (auto field : {&random_group::logp, &random_group::ref_logp}) {
+      const auto loss_at = [&](double x) {
+        random_group moved = g;
+        (moved.*field)[i] = x;
+        return rpo::evaluate(preset, moved.input(), rpo::batch_output<double>{}, rpo::reduction::sum());
+      };
+      CAPTURE(i);
+      const double analytic = field == &random_group::logp ? grad[i] : grad_ref[i];
+      CHECK(test::fd_relative_error(loss_at, (g.*field)[i], analytic, test::fd_floor<double>) <
+            test::fd_tolerance<double>);
+    }
+  }
+}
+
+/// Two pair results agree: loss and every gradient, to `rtol` relative.
+void expect_same(const rpo::pair_result<double>& x, const rpo::pair_result<double>& y, double rtol) {
+  CHECK_CLOSE(x.loss, y.loss, rtol, 1e-300);
+  for (int i = 0; i < 2; ++i) {
+    CHECK_CLOSE(x.grad_logp[i], y.grad_logp[i], rtol, 1e-300);
+    CHECK_CLOSE(x.grad_ref_logp[i], y.grad_ref_logp[i], rtol, 1e-300);
+  }
+}
+
 /// ℓ = logp − ref_logp of response i.
 double ratio(const rpo::pair_input<double>& in, int i) { return in.logp[i] - in.ref_logp[i]; }
 
@@ -71,7 +124,7 @@ double ratio(const rpo::pair_input<double>& in, int i) { return in.logp[i] - in.
 TEST_SUITE("methods") {
   TEST_CASE_TEMPLATE("gradients agree with central differences at random pairs", P, rpo::exo_pair, rpo::cpo_pref,
                      rpo::odpo, rpo::rdpo, rpo::hdpo, rpo::alphapo, rpo::fdpo_forward_kl, rpo::fdpo_js,
-                     rpo::fdpo_alpha, rpo::discopop, rpo::focalpo) {
+                     rpo::fdpo_alpha, rpo::discopop, rpo::focalpo, rpo::dno) {
     std::mt19937_64 rng(101);
     const P preset{};
     for (double spread : {0.5, 5.0, 60.0}) {
@@ -201,12 +254,7 @@ TEST_SUITE("methods") {
 
   TEST_CASE("the reductions the catalogue states: each method at its neutral parameter is the method it extends") {
     std::mt19937_64 rng(109);
-    const auto same = [](const auto& x, const auto& y, double rtol) {
-      CHECK_CLOSE(x.loss, y.loss, rtol, 1e-300);
-      CHECK_CLOSE(x.grad_logp[0], y.grad_logp[0], rtol, 1e-300);
-      CHECK_CLOSE(x.grad_logp[1], y.grad_logp[1], rtol, 1e-300);
-      CHECK_CLOSE(x.grad_ref_logp[0], y.grad_ref_logp[0], rtol, 1e-300);
-    };
+    const auto same = [](const auto& x, const auto& y, double rtol) { expect_same(x, y, rtol); };
     for (int n = 0; n < 200; ++n) {
       const rpo::pair_input<double> in = random_pair(rng, 30.0);
       const auto dpo = rpo::value_and_grad(rpo::dpo{.beta = 0.2}, in);
@@ -292,7 +340,7 @@ TEST_SUITE("methods") {
   }
   TEST_CASE_TEMPLATE("sums and losses outside the template: gradients agree with central differences", P, rpo::cpo,
                      rpo::irpo, rpo::mpo, rpo::robust_dpo, rpo::nca_pair, rpo::bco_pair, rpo::sppo_hard, rpo::apo_zero,
-                     rpo::apo_down, rpo::dpop, rpo::dpo_shift) {
+                     rpo::apo_down, rpo::dpop, rpo::dpo_shift, rpo::orpo, rpo::madpo) {
     std::mt19937_64 rng(113);
     const P preset{};
     for (double spread : {0.5, 5.0, 60.0}) {
@@ -385,12 +433,7 @@ TEST_SUITE("methods") {
 
   TEST_CASE("the extensions at their neutral parameters are DPO; the weighted sums reduce to their terms") {
     std::mt19937_64 rng(131);
-    const auto same = [](const auto& x, const auto& y) {
-      CHECK_CLOSE(x.loss, y.loss, 1e-13, 1e-300);
-      CHECK_CLOSE(x.grad_logp[0], y.grad_logp[0], 1e-13, 1e-300);
-      CHECK_CLOSE(x.grad_logp[1], y.grad_logp[1], 1e-13, 1e-300);
-      CHECK_CLOSE(x.grad_ref_logp[0], y.grad_ref_logp[0], 1e-13, 1e-300);
-    };
+    const auto same = [](const auto& x, const auto& y) { expect_same(x, y, 1e-13); };
     for (int n = 0; n < 200; ++n) {
       const rpo::pair_input<double> in = random_pair(rng, 30.0);
       const auto dpo = rpo::value_and_grad(rpo::dpo{.beta = 0.2}, in);
@@ -480,5 +523,188 @@ TEST_SUITE("methods") {
     refuses(rpo::robust_dpo{.epsilon = 0.5}, "rpo::robust_dpo: epsilon must be in [0, 0.5), but got epsilon = 0.5");
     refuses(rpo::dpop{.lambda = -2}, "rpo::dpop: lambda must be finite and >= 0, but got lambda = -2");
     refuses(rpo::dpo_shift{.lambda = 1.5}, "rpo::dpo_shift: lambda must be in (0, 1], but got lambda = 1.5");
+  }
+
+  // --- ORPO, DNO, MADPO (pairs), NCA and MPO/SWEPO (groups of K) --------------------------------------------------
+
+  TEST_CASE("ORPO, DNO and MADPO equal their LOSSES.md formulas, value and gradient") {
+    std::mt19937_64 rng(137);
+    for (int n = 0; n < 300; ++n) {
+      const rpo::pair_input<double> in = random_pair(rng, 20.0);
+      const double lc = ratio(in, 0), lr = ratio(in, 1), nc = in.length[0], nr = in.length[1];
+      CAPTURE(lc);
+      CAPTURE(lr);
+      {  // §2.2 ORPO: lo = (ā_c − ā_r) − (log(1 − e^{ā_c}) − log(1 − e^{ā_r})), L = −logp_c/n_c − λ log σ(lo),
+         // ∂L/∂logp_c = −1/n_c − λσ(−lo)/((1 − e^{ā_c}) n_c), ∂L/∂logp_r = +λσ(−lo)/((1 − e^{ā_r}) n_r).
+        const double lambda = 0.3, ac = in.logp[0] / nc, ar = in.logp[1] / nr;
+        const auto log1m = [](double x) { return std::log(-std::expm1(x)); };  // log(1 − e^x), x < 0
+        const double lo = (ac - ar) - (log1m(ac) - log1m(ar));
+        const auto r = rpo::value_and_grad(rpo::orpo{.lambda = lambda}, in);
+        CHECK_CLOSE(r.loss, -in.logp[0] / nc - lambda * log_sig(lo), 1e-11, 1e-13);
+        CHECK_CLOSE(r.grad_logp[0], -1 / nc - lambda * sig(-lo) / (-std::expm1(ac) * nc), 1e-11, 1e-300);
+        CHECK_CLOSE(r.grad_logp[1], lambda * sig(-lo) / (-std::expm1(ar) * nr), 1e-11, 1e-300);
+        CHECK(r.grad_ref_logp[0] == 0);
+        CHECK(r.grad_ref_logp[1] == 0);
+      }
+      {  // §4.8 DNO: u = β(ℓ₁ − ℓ₂), L = −[P log σ(u) + (1 − P) log σ(−u)], ∂L/∂logp₁ = β(σ(u) − P); P through the
+         // rewards as (logit P, 0).
+        const double beta = 0.2, p = sig(in.reward[0] - in.reward[1]), u = beta * (lc - lr);
+        rpo::pair_input<double> with_p = in;
+        with_p.reward[0] = std::log(p / (1 - p));
+        with_p.reward[1] = 0;
+        const auto r = rpo::value_and_grad(rpo::dno{.beta = beta}, with_p);
+        CHECK_CLOSE(r.loss, -(p * log_sig(u) + (1 - p) * log_sig(-u)), 1e-10, 1e-13);
+        CHECK_CLOSE(r.grad_logp[0], beta * (sig(u) - p), 1e-9, 1e-14);
+        CHECK_CLOSE(r.grad_ref_logp[1], beta * (sig(u) - p), 1e-9, 1e-14);
+      }
+      {  // §4.7 MADPO: w(m)·softplus(−a), w = σ(c(|m|)m)/σ(m) for m > −τ, else 1,
+         // c(u) = c_min + (c_max − c_min)/(1 + ((c_max − 1)/(1 − c_min)) e^{λ(u − τ)}); the rewards' order varies.
+        const double beta = 0.2, cmax = 3, cmin = 0.25, lambda = 0.7, tau = 1.5, a = beta * (lc - lr);
+        rpo::pair_input<double> mixed = in;
+        if (n % 3 == 1) std::swap(mixed.reward[0], mixed.reward[1]);  // m < 0: below −τ or between −τ and 0
+        const double m = mixed.reward[0] - mixed.reward[1];
+        const double c = cmin + (cmax - cmin) / (1 + (cmax - 1) / (1 - cmin) * std::exp(lambda * (std::fabs(m) - tau)));
+        const double w = m > -tau ? sig(c * m) / sig(m) : 1.0;
+        const auto r = rpo::value_and_grad(
+            rpo::madpo{.beta = beta, .c_max = cmax, .c_min = cmin, .lambda = lambda, .tau = tau}, mixed);
+        CAPTURE(m);
+        CHECK_CLOSE(r.loss, w * sp(-a), 1e-11, 1e-300);
+        CHECK_CLOSE(r.grad_logp[0], -w * beta * sig(-a), 1e-11, 1e-300);
+        CHECK_CLOSE(r.grad_logp[1], w * beta * sig(-a), 1e-11, 1e-300);
+      }
+    }
+  }
+
+  TEST_CASE("ORPO, DNO and MADPO: the reductions the catalogue states") {
+    std::mt19937_64 rng(139);
+    const auto same = [](const auto& x, const auto& y, double rtol) { expect_same(x, y, rtol); };
+    for (int n = 0; n < 200; ++n) {
+      const rpo::pair_input<double> in = random_pair(rng, 30.0);
+      // §2.2: ORPO at λ = 0 is the NLL alone.
+      CHECK_CLOSE(rpo::value_and_grad(rpo::orpo{.lambda = 0}, in).loss, -in.logp[0] / in.length[0], 1e-15, 1e-300);
+      // §4.8: DNO with P = 1 − ε is cDPO with smoothing ε (both the logistic distance against b = logit(1 − ε)).
+      const double eps = 0.15;
+      rpo::pair_input<double> labelled = in;
+      labelled.reward[0] = std::log((1 - eps) / eps);
+      labelled.reward[1] = 0;
+      same(rpo::value_and_grad(rpo::dno{.beta = 0.2}, labelled),
+           rpo::value_and_grad(rpo::cdpo{.beta = 0.2, .epsilon = eps}, in), 1e-12);
+      // §4.7: MADPO's weight is 1 for m ≤ −τ and at |m| = τ (c(τ) = 1): DPO.
+      const auto dpo = rpo::value_and_grad(rpo::dpo{.beta = 0.2}, in);
+      for (double m : {-2.0, -5.0, 2.0}) {
+        rpo::pair_input<double> at = in;
+        at.reward[0] = at.reward[1] + m;
+        same(rpo::value_and_grad(rpo::madpo{.beta = 0.2}, at), dpo, 1e-13);
+      }
+    }
+  }
+
+  TEST_CASE("NCA and MPO/SWEPO over groups: gradients agree with central differences") {
+    std::mt19937_64 rng(149);
+    for (int k = 2; k <= 6; ++k) {
+      for (double spread : {0.5, 5.0, 40.0}) {
+        for (int n = 0; n < 12; ++n) {
+          const random_group g(rng, k, spread);
+          CAPTURE(k);
+          CAPTURE(spread);
+          check_group_gradients(rpo::nca{}, g);
+          check_group_gradients(rpo::nca{.beta = 0.3, .alpha = 0.5}, g);
+          check_group_gradients(rpo::swepo{}, g);
+          check_group_gradients(rpo::swepo{.beta = 0.3, .alpha = 0}, g);
+        }
+      }
+    }
+  }
+
+  TEST_CASE("NCA and MPO/SWEPO over groups equal their LOSSES.md formulas, and reduce as the catalogue says") {
+    std::mt19937_64 rng(151);
+    for (int k = 2; k <= 6; ++k) {
+      for (int n = 0; n < 40; ++n) {
+        const random_group g(rng, k, 15.0);
+        CAPTURE(k);
+        std::vector<double> grad, grad_ref;
+        const double beta = 0.2, alpha = 0.7;
+        {  // §4.12 NCA: −Σ_i [q_i log σ(s_i) + (1/K) log σ(−s_i)], q = softmax(r/α); ∂/∂logp_i = β(σ(s_i)/K − q_i σ(−s_i)).
+          double z = 0, value = 0;
+          for (int i = 0; i < k; ++i) z += std::exp(g.reward[static_cast<std::size_t>(i)] / alpha);
+          const double got = g.run(rpo::nca{.beta = beta, .alpha = alpha}, grad, grad_ref);
+          for (std::size_t i = 0; i < static_cast<std::size_t>(k); ++i) {
+            const double q = std::exp(g.reward[i] / alpha) / z, s = beta * (g.logp[i] - g.ref_logp[i]);
+            value += -(q * log_sig(s) + log_sig(-s) / k);
+            CHECK_CLOSE(grad[i], beta * (sig(s) / k - q * sig(-s)), 1e-11, 1e-15);
+            CHECK_CLOSE(grad_ref[i], -beta * (sig(s) / k - q * sig(-s)), 1e-11, 1e-15);
+          }
+          CHECK_CLOSE(got, value, 1e-12, 1e-300);
+        }
+        {  // §4.10 MPO/SWEPO: −log(Σ_{Y⁺} e^{v} / Σ e^{v}), v = βℓ + α|r − mean r|, Y⁺ = {r > mean};
+           // ∂/∂logp_k = β(softmax(v)_k − [k ∈ Y⁺] softmax_{Y⁺}(v)_k).
+          double mean = 0;
+          for (double r : g.reward) mean += r / k;
+          std::vector<double> v;
+          double all = 0, plus = 0;
+          for (std::size_t i = 0; i < static_cast<std::size_t>(k); ++i) {
+            v.push_back(beta * (g.logp[i] - g.ref_logp[i]) + alpha * std::fabs(g.reward[i] - mean));
+            all += std::exp(v[i]);
+            if (g.reward[i] > mean) plus += std::exp(v[i]);
+          }
+          const double got = g.run(rpo::swepo{.beta = beta, .alpha = alpha}, grad, grad_ref);
+          CHECK_CLOSE(got, -std::log(plus / all), 1e-10, 1e-13);
+          for (std::size_t i = 0; i < static_cast<std::size_t>(k); ++i) {
+            const double expected = beta * (std::exp(v[i]) / all - (g.reward[i] > mean ? std::exp(v[i]) / plus : 0.0));
+            CHECK_CLOSE(grad[i], expected, 1e-10, 1e-14);
+          }
+        }
+      }
+    }
+    // K = 2: NCA with a nearly one-hot target (α → 0) is nca_pair; SWEPO at α = 0 is DPO on the pair ordered by reward.
+    for (int n = 0; n < 100; ++n) {
+      const rpo::pair_input<double> in = random_pair(rng, 30.0);  // r_c > r_r by at least 0.01
+      const std::vector<double> lp{in.logp[0], in.logp[1]}, rf{in.ref_logp[0], in.ref_logp[1]}, len{1, 1},
+          rw{in.reward[0], in.reward[1]};
+      const std::vector<std::int64_t> offsets{0, 2};
+      const auto as_group = [&](const auto& preset) {
+        std::vector<double> grad(2), grad_ref(2);
+        const double value = rpo::evaluate(preset, rpo::batch_input<double>{lp, rf, len, rw, offsets},
+                                           rpo::batch_output<double>{{}, grad, grad_ref}, rpo::reduction::sum());
+        return rpo::pair_result<double>{value, {grad[0], grad[1]}, {grad_ref[0], grad_ref[1]}};
+      };
+      expect_same(as_group(rpo::nca{.beta = 0.2, .alpha = 1e-4}), rpo::value_and_grad(rpo::nca_pair{.beta = 0.2}, in),
+                  1e-12);
+      expect_same(as_group(rpo::swepo{.beta = 0.2, .alpha = 0}), rpo::value_and_grad(rpo::dpo{.beta = 0.2}, in), 1e-12);
+    }
+  }
+
+  TEST_CASE("ORPO, MADPO, NCA and SWEPO: finite at extreme inputs, and bad parameters are refused by name") {
+    const rpo::pair_input<float> f{.logp = {0.f, 1e4f}, .ref_logp = {0, 0}, .length = {1, 1}, .reward = {1e30f, -1e30f}};
+    const auto r = rpo::value_and_grad(rpo::orpo{}, f);  // ā ≥ 0 is no log-prob: the value at ā = −1e-30, finite
+    CHECK(std::isfinite(r.loss));
+    CHECK(std::isfinite(r.grad_logp[0]));
+    CHECK(std::isfinite(r.grad_logp[1]));
+    const rpo::pair_input<double> d{.logp = {-1e-310, -1e15}, .ref_logp = {0, 0}, .length = {400, 1}, .reward = {0, 1e30}};
+    const auto o = rpo::value_and_grad(rpo::orpo{}, d);
+    CHECK(std::isfinite(o.loss));
+    CHECK(std::isfinite(o.grad_logp[0]));
+    const auto m = rpo::value_and_grad(rpo::madpo{}, d);
+    CHECK(std::isfinite(m.loss));
+    CHECK(std::isfinite(m.grad_logp[0]));
+    const rpo::pair_input<double> in{.logp = {-3, -4}, .ref_logp = {-3, -4}, .length = {2, 3}, .reward = {2, 1}};
+    const auto refuses = [&](const auto& preset, const std::string& message) {
+      test::expect_error<std::invalid_argument>([&] { (void)rpo::value_and_grad(preset, in); }, {message.c_str()});
+    };
+    refuses(rpo::orpo{.lambda = -1}, "rpo::orpo: lambda must be finite and >= 0, but got lambda = -1");
+    refuses(rpo::dno{.beta = 0}, "rpo::dno: beta must be finite and > 0, but got beta = 0");
+    refuses(rpo::madpo{.c_max = 1}, "rpo::madpo: c_max must be finite and > 1, but got c_max = 1");
+    refuses(rpo::madpo{.c_min = 1}, "rpo::madpo: c_min must be in [0, 1), but got c_min = 1");
+    refuses(rpo::madpo{.tau = -1}, "rpo::madpo: tau must be finite and >= 0, but got tau = -1");
+    const std::vector<double> lp{-3, -4, -5}, rf{-3, -4, -4}, len{1, 1, 1}, tie{1, 1, 1};
+    const std::vector<std::int64_t> offsets{0, 3};
+    test::expect_error<std::invalid_argument>(
+        [&] { (void)rpo::evaluate(rpo::nca{.alpha = 0}, rpo::batch_input<double>{lp, rf, len, tie, offsets}); },
+        {"rpo::nca: alpha must be finite and > 0, but got alpha = 0"});
+    test::expect_error<std::invalid_argument>(
+        [&] { (void)rpo::evaluate(rpo::swepo{.alpha = -1}, rpo::batch_input<double>{lp, rf, len, tie, offsets}); },
+        {"rpo::swepo: alpha must be finite and >= 0, but got alpha = -1"});
+    test::expect_error<std::domain_error>(
+        [&] { (void)rpo::evaluate(rpo::swepo{}, rpo::batch_input<double>{lp, rf, len, tie, offsets}); }, {"tie"});
   }
 }
