@@ -57,21 +57,24 @@ int presets(const std::uint8_t* data, std::size_t size) {
       return value(moved, nullptr);
     };
     constexpr double h = 1e-5;
-    double coarse, up, down;
+    double up10, down10, up, down;
     try {
-      coarse = (at(10 * h) - at(-10 * h)) / (20 * h), up = at(h), down = at(-h);
+      up10 = at(10 * h), down10 = at(-10 * h), up = at(h), down = at(-h);
     } catch (const std::domain_error&) {  // a step that ties two responses of a ranking
       continue;
     }
-    const double fine = (up - down) / (2 * h);
+    const double coarse = (up10 - down10) / (20 * h), fine = (up - down) / (2 * h);
     // The difference quotient's rounding error: a few ulps of the loss over the step. A loss of 1e12 (f-DPO's
     // forward-KL reward e^{−ℓ} at ℓ = −30) hides any change a step of 1e-5 makes; the tolerance says so.
     const double rounding = 8 * std::numeric_limits<double>::epsilon() * (1 + std::fabs(f)) / h;
     const double scale = 1 + std::fabs(fine);
-    // Not smooth here: the two step sizes disagree, or the one-sided slopes do (a kink at the point itself, such as
-    // DPOP's max(0, −ℓ_c) at ℓ_c = 0, which a central difference straddles symmetrically at every step size).
+    // Not smooth here: the two step sizes disagree, or there is a kink at the point itself (DPOP's max(0, −ℓ_c) at
+    // ℓ_c = 0; ORPO's odds clamped at p̄ = 1, logp = 0), which a central difference straddles symmetrically at every
+    // step size. At a kink the one-sided slopes differ by the same jump at both step sizes; where the loss is smooth
+    // their difference is its curvature times the step, ten times larger at the coarse step.
     if (std::fabs(coarse - fine) > 1e-4 * scale + 10 * rounding) continue;
-    if (std::fabs((up - f) / h - (f - down) / h) > 1e-2 * scale + 10 * rounding) continue;
+    const double jump = (up - f) / h - (f - down) / h, jump10 = (up10 - f) / (10 * h) - (f - down10) / (10 * h);
+    if (std::fabs(jump) > 1e-9 + 10 * rounding && std::fabs(jump10) < 3 * std::fabs(jump)) continue;
     if (std::fabs(grad[i] - fine) > 1e-5 * scale + rounding) {
       std::fprintf(stderr, "rpo_fuzz presets: %s: d loss / d logp[%zu] = %.17g, central difference %.17g\n",
                    loss.spec().c_str(), i, grad[i], fine);
