@@ -1,7 +1,8 @@
 // rpo-bandit-lab — every loss trained on tabular softmax bandits, where the optimum is known in closed form
 // (docs/bandit_lab.md). The ablation grid (distance × reward model × offline/online × K × seeds), then the four
 // experiments behind the paper's figures: online RPO-bwd against RLOO, a learnt reward model over-optimised, and
-// iterative rounds. Writes CSV for plot.py and prints Markdown tables; every run is a function of its seed.
+// iterative rounds; then the schedules of the literature that change data or reference, not the loss (TR-DPO,
+// Curry-DPO, Pre-DPO). Writes CSV for plot.py and prints Markdown tables; every run is a function of its seed.
 //
 //   rpo-bandit-lab [--out DIR] [--quick] [--threads N] [--problem random|long_tail]
 //
@@ -318,6 +319,28 @@ int main(int argc, char** argv) try {
       jobs.push_back(std::move(j));
     }
 
+  // Schedules of the literature that change the data or the reference, not the loss (LOSSES.md §4.14, §4.16): offline
+  // DPO (K = 2, Bradley-Terry labels, as the iterations) with the same budget of optimizer steps, plainly, with
+  // TR-DPO's reference refresh (3 rounds), Curry-DPO's curriculum (3 stages, easiest pairs first) and Pre-DPO's
+  // guiding reference (the run twice, the second against the first's policy).
+  const std::int64_t schedule_steps = opt.quick ? 60 : 300;
+  const std::vector<std::pair<std::string, std::function<void(bandit::train_config&)>>> schedules = {
+      {"DPO", [](bandit::train_config&) {}},
+      {"TR-DPO (3 rounds)", [&](bandit::train_config& c) { c.rounds = 3, c.steps = schedule_steps / 3; }},
+      {"Curry-DPO (3 stages)", [](bandit::train_config& c) { c.curriculum_stages = 3; }},
+      {"Pre-DPO (guiding reference)", [](bandit::train_config& c) { c.guiding_reference = true; }},
+  };
+  for (const auto& [name, change] : schedules)
+    for (const std::int64_t seed : seeds) {
+      job j{"schedules", name, "bradley_terry", "offline", 2, seed, &grid_problem, {}, {}, all[3].run, {}};
+      j.model = bandit::bradley_terry_judge(grid_problem);
+      j.config = {.regime = bandit::data_regime::offline, .group_size = 2, .groups_per_prompt = 32,
+                  .steps = schedule_steps, .learning_rate = 0.05, .record_every = 10, .beta = s.beta, .eta = s.eta,
+                  .seed = static_cast<std::uint64_t>(seed)};
+      change(j.config);
+      jobs.push_back(std::move(j));
+    }
+
   run_all(jobs, opt.threads);
   write_curves(opt.out / "curves.csv", jobs);
   {
@@ -418,6 +441,21 @@ int main(int argc, char** argv) try {
     for (const auto& [round, v] : by_round)
       md << "| " << name << " | " << round << " | " << show(summarise(v.first)) << " | " << show(summarise(v.second))
          << " |\n";
+  }
+
+  md << "\n## Schedules (offline DPO, K = 2, Bradley-Terry labels, " << schedule_steps
+     << " optimizer steps in all)\n\n| schedule | reward | KL | TV to pi* | win rate |\n|---|---|---|---|---|\n";
+  for (const auto& [name, change] : schedules) {
+    std::vector<double> reward, kl, tv, win;
+    for (const job& j : jobs) {
+      if (j.experiment != "schedules" || j.method != name) continue;
+      reward.push_back(j.records.back().reward);
+      kl.push_back(j.records.back().kl);
+      tv.push_back(j.records.back().tv);
+      win.push_back(j.records.back().win_rate);
+    }
+    md << "| " << name << " | " << show(summarise(reward)) << " | " << show(summarise(kl)) << " | "
+       << show(summarise(tv)) << " | " << show(summarise(win)) << " |\n";
   }
 
   std::ofstream(opt.out / "summary.md") << md.str();

@@ -259,10 +259,11 @@ number of groups of the whole global batch). The gradients are those of the redu
             parameters.append(py::dict(py::arg("name") = p.name, py::arg("default") = p.default_value,
                                        py::arg("description") = p.description));
           out.append(py::dict(py::arg("name") = info.name, py::arg("summary") = info.summary,
-                              py::arg("composition") = info.composition, py::arg("parameters") = parameters));
+                              py::arg("composition") = info.composition, py::arg("paper") = info.paper,
+                              py::arg("libraries") = info.libraries, py::arg("parameters") = parameters));
         }
         return out;
       },
-      "Every loss a spec can name: a list of dicts (name, summary, composition, parameters: a list of dicts name, "
-      "default, description); the presets, then the general form 'rpo'.");
+      "Every loss a spec can name: a list of dicts (name, summary, composition, paper, libraries, parameters: a list "
+      "of dicts name, default, description); the presets, then the general form 'rpo'.");
 }

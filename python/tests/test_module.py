@@ -63,8 +63,8 @@ class TestPackage(unittest.TestCase):
         self.assertEqual(general["sampling"]["default"], "pair")
         self.assertEqual(general["sampling"]["description"].split("|"), list(support.SAMPLINGS))
         for info in infos:
-            self.assertEqual(set(info), {"name", "summary", "composition", "parameters"})
-            self.assertTrue(info["summary"] and info["composition"])
+            self.assertEqual(set(info), {"name", "summary", "composition", "paper", "libraries", "parameters"})
+            self.assertTrue(info["summary"] and info["composition"] and info["paper"] and info["libraries"])
             for parameter in info["parameters"]:
                 self.assertEqual(set(parameter), {"name", "default", "description"})
                 self.assertTrue(all(isinstance(v, str) for v in parameter.values()))

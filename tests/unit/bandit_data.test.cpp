@@ -192,6 +192,79 @@ TEST_CASE("bandit: iterative rounds compose: R rounds of RPO reach the optimum a
   CHECK_CLOSE(records.back().kl, bandit::mean_kl(p, star3), 0, 0.05);
 }
 
+TEST_CASE("bandit: Pre-DPO's guiding reference and Curry-DPO's stages compose like rounds (LOSSES.md 4.14, 4.16)") {
+  // Both only change the reference: trained to convergence against π_g = π*(β) on data that covers every pair, RPO
+  // reaches π_g·exp(ηr/β), the optimum at β/2 (Pre-DPO); S stages with π_ref ← π_θ between them reach β/S
+  // (Curry-DPO). The setting of the rounds test above: K = 6 = V, so every group holds every arm.
+  const bandit::problem p = bandit::random_problem(3, 6, 13);
+  const double beta = 1.5, eta = 1.0;
+  const rpo::rpo_sqpairs loss{.beta = beta, .eta = eta};
+  bandit::train_config c{.regime = bandit::data_regime::offline, .group_size = 6, .groups_per_prompt = 64,
+                         .steps = 400, .learning_rate = 0.05, .record_every = 400, .beta = beta, .eta = eta, .seed = 4};
+  const auto plain = bandit::train(loss, p, bandit::judge(p), c);
+  c.guiding_reference = true;
+  const auto guided = bandit::train(loss, p, bandit::judge(p), c);
+  const std::vector<double> star2 = bandit::optimum(p, beta / 2, eta);
+  MESSAGE("Pre-DPO: reward " << guided.back().reward << " against " << plain.back().reward << " unguided, "
+                             << bandit::expected_reward(p, star2) << " at pi*(beta/2)");
+  CHECK(guided.back().reward > plain.back().reward);
+  CHECK_CLOSE(guided.back().reward, bandit::expected_reward(p, star2), 0, 0.02);
+  CHECK_CLOSE(guided.back().kl, bandit::mean_kl(p, star2), 0, 0.05);
+  CHECK(guided.size() == plain.size());  // the records are the second run's
+
+  c.guiding_reference = false;
+  c.curriculum_stages = 3;
+  c.steps = 1200;
+  const auto staged = bandit::train(loss, p, bandit::judge(p), c);
+  const std::vector<double> star3 = bandit::optimum(p, beta / 3, eta);
+  MESSAGE("Curry-DPO, 3 stages: reward " << staged.back().reward << ", " << bandit::expected_reward(p, star3)
+                                         << " at pi*(beta/3)");
+  CHECK_CLOSE(staged.back().reward, bandit::expected_reward(p, star3), 0, 0.02);
+  CHECK_CLOSE(staged.back().kl, bandit::mean_kl(p, star3), 0, 0.05);
+}
+
+TEST_CASE("bandit: curriculum orders each prompt's groups from the widest score spread to the narrowest, in even stages") {
+  const bandit::problem p = bandit::random_problem(4, 5, 3);
+  std::mt19937_64 rng(9);
+  const bandit::response_batch data =
+      bandit::collect_groups(p, p.ref, p.ref, bandit::noisy_judge(p, 0.5), 3, 7, rpo::ranking::none, rng);
+  REQUIRE(data.groups() == 28);
+  const auto spread = [](const bandit::response_batch& b, std::size_t g) {
+    const auto first = b.reward.begin() + b.offsets[g], last = b.reward.begin() + b.offsets[g + 1];
+    return *std::max_element(first, last) - *std::min_element(first, last);
+  };
+  // spreads[x][k]: the spreads of prompt x's groups in stage k.
+  const std::vector<bandit::response_batch> stages = bandit::curriculum(data, 3);
+  REQUIRE(stages.size() == 3);
+  std::vector<std::vector<std::vector<double>>> spreads(4, std::vector<std::vector<double>>(3));
+  std::size_t responses = 0;
+  for (std::size_t k = 0; k < 3; ++k) {
+    responses += stages[k].size();
+    for (std::size_t g = 0; g + 1 < stages[k].offsets.size(); ++g) {
+      CHECK(stages[k].offsets[g + 1] - stages[k].offsets[g] == 3);
+      spreads[static_cast<std::size_t>(stages[k].prompt[static_cast<std::size_t>(stages[k].offsets[g])])][k].push_back(
+          spread(stages[k], g));
+    }
+  }
+  CHECK(responses == data.size());
+  for (std::size_t x = 0; x < 4; ++x) {
+    CAPTURE(x);
+    CHECK(spreads[x][0].size() == 3);  // 7 groups = 3 + 2 + 2
+    CHECK(spreads[x][1].size() == 2);
+    CHECK(spreads[x][2].size() == 2);
+    std::vector<double> ordered, all;
+    for (const auto& part : spreads[x]) ordered.insert(ordered.end(), part.begin(), part.end());
+    CHECK(std::is_sorted(ordered.rbegin(), ordered.rend()));  // non-increasing: easiest first
+    for (std::size_t g = 0; g + 1 < data.offsets.size(); ++g)
+      if (data.prompt[static_cast<std::size_t>(data.offsets[g])] == static_cast<std::int64_t>(x)) all.push_back(spread(data, g));
+    std::sort(all.rbegin(), all.rend());
+    CHECK(all == ordered);  // the prompt's groups, none lost or made up
+  }
+  test::expect_error<std::domain_error>([&] { (void)bandit::curriculum(data, 8); },
+                                        {"8 stages need a prompt with at least 8 groups", "the most any prompt has is 7"});
+  test::expect_error<std::invalid_argument>([&] { (void)bandit::curriculum(data, 0); }, {"stages must be >= 1"});
+}
+
 TEST_CASE("bandit: a learnt reward model is over-optimised on the hacking problem; the judge is not") {
   // The configuration of docs/bandit_lab.md: online RPO-bwd (all pairs, K = 4), β = 0.05, 1500 steps.
   for (std::uint64_t seed = 1; seed <= 3; ++seed) {
@@ -250,6 +323,12 @@ TEST_CASE("bandit: a bad configuration is a clear error before training") {
   expect_error<std::invalid_argument>([&] { bandit::train(rpo::rpo_sq{}, p, judge, with([](auto& c) { c.steps = 0; })); },
                                       {"steps must be >= 1"});
   expect_error<std::invalid_argument>(
+      [&] { bandit::train(rpo::rpo_sq{}, p, judge, with([](auto& c) { c.curriculum_stages = 0; })); },
+      {"curriculum_stages must be >= 1"});
+  expect_error<std::invalid_argument>(
+      [&] { bandit::train(rpo::rpo_sq{}, p, judge, with([](auto& c) { c.curriculum_stages = 2; })); },
+      {"curriculum_stages must be 1 in the online regime", "curriculum_stages = 2"});
+  expect_error<std::invalid_argument>(
       [&] { bandit::train(rpo::rpo_sq{}, p, bandit::judge(bandit::random_problem(2, 4, 0)), good); },
       {"mean.size() must be the problem's prompts * arms"});
   expect_error<std::invalid_argument>([&] { (void)bandit::noisy_judge(p, -1); }, {"sigma must be finite and >= 0"});
@@ -271,6 +350,15 @@ TEST_CASE("bandit: a bad configuration is a clear error before training") {
                       with([](auto& c) { c.regime = bandit::data_regime::offline, c.group_size = 3; }));
       },
       {"kept no group"});
+  // More curriculum stages than the offline dataset has groups.
+  expect_error<std::domain_error>(
+      [&] {
+        bandit::train(rpo::rpo_sq{}, two, bandit::judge(two),
+                      with([](auto& c) {
+                        c.regime = bandit::data_regime::offline, c.groups_per_prompt = 2, c.curriculum_stages = 3;
+                      }));
+      },
+      {"3 stages need a prompt with at least 3 groups", "the most any prompt has is 2"});
 }
 
 TEST_CASE("bandit: the generators build what they document") {
