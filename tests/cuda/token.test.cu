@@ -22,45 +22,13 @@
 #include "rpo/token.hpp"
 #include "support/close.hpp"
 #include "support/expect_error.hpp"
+#include "support/token_case.hpp"
 
 namespace {
 
 using test::cuda::buffer;
 
-/// A random token batch, as in tests/unit/token.test.cpp: logits of scale `scale`, a response between a prompt prefix
-/// and padding (targets −100 at masked positions), sequence `empty` fully masked, ref log-probs and rewards.
-struct token_case {
-  rpo::token_shape shape;
-  std::vector<float> logits, ref_logp, reward;
-  std::vector<std::int64_t> target, offsets;
-  std::vector<std::uint8_t> mask;
-
-  token_case(std::int64_t sequences, std::int64_t tokens, std::int64_t vocab, double scale, std::uint64_t seed,
-             std::int64_t empty = -1)
-      : shape{sequences, tokens, vocab} {
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<double> z(0, scale);
-    std::uniform_int_distribution<std::int64_t> id(0, vocab - 1), cut(0, tokens);
-    std::uniform_real_distribution<double> ref(-5, 5), rw(-3, 3);
-    const auto rows = static_cast<std::size_t>(sequences * tokens);
-    logits.resize(rows * static_cast<std::size_t>(vocab));
-    for (float& x : logits) x = static_cast<float>(z(rng));
-    target.resize(rows);
-    mask.resize(rows);
-    for (std::int64_t s = 0; s < sequences; ++s) {
-      std::int64_t a = cut(rng), b = cut(rng);
-      if (a > b) std::swap(a, b);
-      if (a == b) a = 0, b = tokens;
-      for (std::int64_t t = 0; t < tokens; ++t) {
-        const auto i = static_cast<std::size_t>(s * tokens + t);
-        mask[i] = (t >= a && t < b && s != empty) ? 1 : 0;
-        target[i] = mask[i] != 0 ? id(rng) : -100;
-      }
-      ref_logp.push_back(static_cast<float>(ref(rng)));
-      reward.push_back(static_cast<float>(rw(rng)));
-    }
-  }
-};
+using token_case = test::token_case<float>;
 
 /// What one call gives, on either side.
 struct result {

@@ -18,45 +18,11 @@
 #include "rpo/token.hpp"
 #include "support/close.hpp"
 #include "support/expect_error.hpp"
+#include "support/token_case.hpp"
 
 namespace {
 
-/// A random token batch: logits of scale `scale`, a mask with a prompt prefix and padding at the end, targets
-/// −100 at masked positions (never read), and sequence-level ref log-probs and rewards.
-struct token_case {
-  rpo::token_shape shape;
-  std::vector<double> logits, ref_logp, reward;
-  std::vector<std::int64_t> target;
-  std::vector<std::uint8_t> mask;
-
-  token_case(std::int64_t sequences, std::int64_t tokens, std::int64_t vocab, double scale, std::uint64_t seed,
-             std::int64_t empty_sequence = -1)
-      : shape{sequences, tokens, vocab} {
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<double> z(0, scale);
-    std::uniform_int_distribution<std::int64_t> id(0, vocab - 1), cut(0, tokens);
-    std::uniform_real_distribution<double> ref(-5, 5), rw(-3, 3);
-    const auto rows = static_cast<std::size_t>(sequences * tokens);
-    logits.resize(rows * static_cast<std::size_t>(vocab));
-    for (double& x : logits) x = z(rng);
-    target.resize(rows);
-    mask.resize(rows);
-    for (std::int64_t s = 0; s < sequences; ++s) {
-      std::int64_t a = cut(rng), b = cut(rng);
-      if (a > b) std::swap(a, b);
-      if (a == b) a = 0, b = tokens;  // a response of at least one token, unless asked otherwise
-      for (std::int64_t t = 0; t < tokens; ++t) {
-        const auto i = static_cast<std::size_t>(s * tokens + t);
-        mask[i] = (t >= a && t < b && s != empty_sequence) ? 1 : 0;
-        target[i] = mask[i] != 0 ? id(rng) : -100;
-      }
-      ref_logp.push_back(ref(rng));
-      reward.push_back(rw(rng));
-    }
-  }
-
-  template <class T> std::vector<T> as(const std::vector<double>& v) const { return {v.begin(), v.end()}; }
-};
+using token_case = test::token_case<double>;
 
 /// The independent reference: log-softmax, gather and the masked sum in plain double loops.
 struct reference {
