@@ -82,6 +82,26 @@ inline std::string size_message(const char* who, const char* name, std::size_t g
          std::to_string(want);
 }
 
+/// Checks the reduction: a mean over `count` = 0 terms is undefined, sum_over needs a finite count > 0. `what` names
+/// the terms in the message ("groups"; "responses" for rpo::evaluate_kto).
+template <ErrorPolicy P>
+bool check_reduction(const char* who, reduction how, std::size_t count, const char* what, const P& policy) {
+  if (how.kind == reduction::mode::mean && count == 0)
+    return fail(policy, errc::invalid_argument,
+                std::string(who) + ": the batch is empty, and the mean over 0 " + what +
+                    " is undefined (use reduction::sum() or reduction::sum_over(count))");
+  if (how.kind == reduction::mode::sum_over_count && !(is_finite(how.count) && how.count > 0))
+    return fail(policy, errc::invalid_argument, rule_message(who, "reduction count", "must be finite and > 0", how.count));
+  return true;
+}
+
+/// The factor a checked reduction applies to a sum of `count` terms: 1/count (mean), 1 (sum), 1/c (sum_over(c)).
+inline double reduction_scale(reduction how, std::size_t count) noexcept {
+  if (how.kind == reduction::mode::mean) return 1.0 / static_cast<double>(count);
+  if (how.kind == reduction::mode::sum_over_count) return 1.0 / how.count;
+  return 1.0;
+}
+
 /// Checks sizes, offsets, the reduction and the outputs; returns the number of groups, or −1 after raising.
 template <Scalar T, ErrorPolicy P>
 std::int64_t check_batch_shape(const loss_shape& shape, const batch_input<T>& in, const batch_output<T>& out,
@@ -153,12 +173,7 @@ std::int64_t check_batch_shape(const loss_shape& shape, const batch_input<T>& in
       !output(out.grad_ref_logp.size(), "grad_ref_logp", n, "one per response"))
     return -1;
 
-  if (how.kind == reduction::mode::mean && groups == 0)
-    return fail_with(errc::invalid_argument, std::string(who) +
-                                                 ": the batch is empty, and the mean over 0 groups is undefined "
-                                                 "(use reduction::sum() or reduction::sum_over(count))");
-  if (how.kind == reduction::mode::sum_over_count && !(is_finite(how.count) && how.count > 0))
-    return fail_with(errc::invalid_argument, rule_message(who, "reduction count", "must be finite and > 0", how.count));
+  if (!check_reduction(who, how, static_cast<std::size_t>(groups), "groups", policy)) return -1;
   return groups;
 }
 
@@ -218,9 +233,7 @@ T evaluate_batch(const C& composed, const loss_shape& shape, const batch_input<T
     total += static_cast<double>(value);
   }
 
-  double scale = 1;
-  if (how.kind == reduction::mode::mean) scale = 1.0 / static_cast<double>(groups);
-  if (how.kind == reduction::mode::sum_over_count) scale = 1.0 / how.count;
+  const double scale = reduction_scale(how, static_cast<std::size_t>(groups));
   if (scale != 1) {
     for (T& g : out.grad_logp) g = static_cast<T>(static_cast<double>(g) * scale);
     for (T& g : out.grad_ref_logp) g = static_cast<T>(static_cast<double>(g) * scale);
