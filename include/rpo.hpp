@@ -1,10 +1,12 @@
 // rpo.hpp — the umbrella header: the scalar core, the four policy families, the composition, the presets, the
-// span batch layer and the token layer (rpo/token.hpp). The Eigen and xtensor adaptors (rpo/eigen.hpp,
-// rpo/xtensor.hpp) are included separately, so that this header needs nothing but the standard library.
+// span batch layer, the batch-level losses KTO and AOT (rpo/batchwise.hpp) and the token layer (rpo/token.hpp).
+// The Eigen and xtensor adaptors (rpo/eigen.hpp, rpo/xtensor.hpp) are included separately, so that this header needs
+// nothing but the standard library.
 // @sa docs/README.md
 #pragma once
 
 #include "rpo/batch.hpp"
+#include "rpo/batchwise.hpp"
 #include "rpo/concepts.hpp"
 #include "rpo/config.hpp"
 #include "rpo/distance.hpp"

@@ -1,0 +1,362 @@
+// rpo/batchwise.hpp — losses whose value depends on the whole batch, not on one group at a time: KTO and AOT.
+//
+// Public names: rpo::kto, rpo::kto_input, rpo::kto_output, rpo::kto_reference_point, rpo::evaluate_kto,
+//               rpo::aot, rpo::evaluate_aot.
+// Implements LOSSES.md §2.3 (KTO) and §1.10 (AOT, paired and unpaired). Neither is an rpo::Composition, and neither
+// can be one: rpo::evaluate hands a loss one group at a time, and these two need the batch.
+//   * KTO takes unpaired responses, each with a desirable/undesirable label, and puts a Kahneman–Tversky value
+//     function on each response's own log-ratio around a reference point z0, a statistic of the whole (global)
+//     batch on mismatched pairs. It is not a function of a pair's gap (LOSSES.md §0.4's criterion: not invariant to
+//     r_π(y) → r_π(y) + c(x)), and its "group" would be one labelled response.
+//   * AOT sorts the batch's margins (or log-ratios) and pairs them by rank, so each term mixes different pairs: the
+//     loss of a pair does not exist, only the loss of a rank.
+// Both are entry points beside rpo::evaluate with its conventions: spans in, the reduced loss out, gradients of the
+// reduced loss, the same reductions (rpo::reduction) and error policies, every check before anything is written,
+// float batches summed in double. Neither has a spec name, so rpo-eval and the Python module (which evaluate one
+// group at a time through the registry) do not offer them.
+// @sa docs/methods.md#batchwise
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "rpo/batch.hpp"
+#include "rpo/concepts.hpp"
+#include "rpo/config.hpp"
+#include "rpo/errors.hpp"
+#include "rpo/loss.hpp"
+#include "rpo/math.hpp"
+
+namespace rpo {
+
+// ===========================================================================================================
+// Declarations
+// ===========================================================================================================
+
+/// KTO (Ethayarajh et al. 2024, arXiv 2402.01306; TRL `KTOTrainer`): for an unpaired response with log-ratio
+/// ℓ = logp − ref_logp, the loss is λ_D·(1 − σ(β(ℓ − z0))) if it is desirable and λ_U·(1 − σ(β(z0 − ℓ))) if not;
+/// z0 is the batch's reference point (rpo::kto_reference_point), a constant of the objective.
+/// ∂L/∂logp = −λ_D·β·σ′(β(ℓ − z0)) (desirable), +λ_U·β·σ′(β(z0 − ℓ)) (undesirable); ∂L/∂ref_logp = −∂L/∂logp.
+/// Outside the template: unpaired, and a value function of the absolute ℓ around a batch statistic, not a
+/// function of a pair's gap.  LOSSES.md §2.3.  @sa docs/methods.md#kto
+struct kto {
+  double beta = 0.1;                ///< β > 0 (TRL's 0.1)
+  double lambda_desirable = 1.0;    ///< λ_D ≥ 0, the weight of desirable responses (TRL's `desirable_weight`, 1)
+  double lambda_undesirable = 1.0;  ///< λ_U ≥ 0, the weight of undesirable responses (TRL's `undesirable_weight`, 1)
+  /// β finite and > 0; λ_D, λ_U finite and ≥ 0.
+  constexpr parameter_error check() const noexcept {
+    if (auto e = require_positive("beta", beta)) return e;
+    if (auto e = require_nonnegative("lambda_desirable", lambda_desirable)) return e;
+    return require_nonnegative("lambda_undesirable", lambda_undesirable);
+  }
+};
+
+/// What rpo::evaluate_kto reads: N unpaired responses, each with its label, and the reference point z0.
+/// @sa docs/methods.md#kto
+template <Scalar T = double> struct kto_input {
+  std::span<const T> logp{};                  ///< log π(y_i|x_i), N entries
+  std::span<const T> ref_logp{};              ///< log π_ref(y_i|x_i), N entries
+  std::span<const std::uint8_t> desirable{};  ///< N labels: 1 desirable, 0 undesirable
+  T z0 = T(0);  ///< the reference point, finite; normally rpo::kto_reference_point (0 gives TRL's apo_zero_unpaired)
+};
+
+/// Where rpo::evaluate_kto writes; each span is either empty (not wanted) or has N entries.
+/// @sa docs/methods.md#kto
+template <Scalar T = double> struct kto_output {
+  std::span<T> response_loss{};  ///< N per-response losses, before reduction (the λ weights included)
+  std::span<T> grad_logp{};      ///< ∂(reduced loss)/∂logp_i
+  std::span<T> grad_ref_logp{};  ///< ∂(reduced loss)/∂ref_logp_i = −grad_logp_i (a constant of the objective)
+};
+
+/// KTO's reference point z0 = max(0, mean_j (logp_j − ref_logp_j)) over the batch's mismatched pairs (x_j, y_{j+1}),
+/// the estimate of KL(π‖π_ref) of LOSSES.md §2.3. A constant of the objective: rpo::evaluate_kto gives no gradient
+/// through it (TRL computes it detached). The sum is taken in double. Checks, under the error policy: equal sizes,
+/// at least one pair, finite values; on failure it returns NaN (errors::report). Name T for float batches:
+/// `rpo::kto_reference_point<float>(logp, ref)`. Across ranks, TRL averages each rank's unclamped mean and clamps
+/// once; see docs/methods.md#kto.  LOSSES.md §2.3, §6 item 9.  @sa docs/methods.md#kto
+template <Scalar T = double, ErrorPolicy P = errors::throw_on_error>
+T kto_reference_point(std::span<const std::type_identity_t<T>> mismatched_logp,
+                      std::span<const std::type_identity_t<T>> mismatched_ref_logp, P policy = {});
+
+/// Evaluates KTO on N unpaired responses: writes the per-response losses and the gradients of the reduced loss,
+/// returns the reduced loss (`reduction::mean()` is the mean over the N responses, as TRL's). Checks, under the error
+/// policy and before anything is written: the parameters; that ref_logp and desirable have N entries; the output
+/// sizes; the reduction; finite logp, ref_logp and z0; labels 0 or 1. Sizes are checked also under
+/// errors::unchecked.  LOSSES.md §2.3.  @sa docs/methods.md#kto
+template <Scalar T = double, ErrorPolicy P = errors::throw_on_error>
+T evaluate_kto(const kto& l, const kto_input<T>& in, const kto_output<T>& out = {}, reduction how = reduction::mean(),
+               P policy = {});
+
+/// AOT (Melnyk et al. 2024, arXiv 2406.05882; TRL `aot`, `aot_unpaired`). Paired: sort u_i = logp_c,i − logp_r,i and,
+/// separately, u^ref_i = ref_c,i − ref_r,i over the B pairs of the batch, δ_(k) = u_(k) − u^ref_(k). Unpaired: sort
+/// ℓ_c,i and ℓ_r,i separately, δ_(k) = ℓ_c,(k) − ℓ_r,(k). Then L = mean_k [(1−ε)·softplus(−βδ_(k)) +
+/// ε·softplus(βδ_(k))]. The element of rank k on the first side gets ∂L/∂(·) = (β/B)(σ(βδ_(k)) − (1−ε)), the element
+/// of rank k on the second side its negative. Outside the template: a first-order stochastic-dominance constraint on
+/// quantiles of the batch, not a per-pair loss.  LOSSES.md §1.10.  @sa docs/methods.md#aot
+struct aot {
+  double beta = 0.1;      ///< β > 0 (TRL's 0.1)
+  double epsilon = 0.0;   ///< ε ∈ [0, 0.5), label smoothing (TRL's `label_smoothing`, 0)
+  bool unpaired = false;  ///< false: TRL's `aot` (sorted margins); true: `aot_unpaired` (sorted log-ratios)
+  /// β finite and > 0; ε in [0, 0.5).
+  constexpr parameter_error check() const noexcept {
+    if (auto e = require_positive("beta", beta)) return e;
+    if (epsilon >= 0 && epsilon < 0.5) return {};
+    return {"epsilon", "must be in [0, 0.5)", epsilon};
+  }
+};
+
+/// Evaluates AOT on the B pairs of `in` (rpo::evaluate's fixed pairs: chosen, rejected, chosen, ...; offsets, if
+/// given, must make every group a pair; length and reward are not read). `out.group_loss` has B entries: entry k is
+/// the term of **rank** k, (1−ε)·softplus(−βδ_(k)) + ε·softplus(βδ_(k)), not the loss of pair k (AOT has none).
+/// The gradients are those of the reduced loss; mean() divides by B. Ties are ordered by index (a stable sort): the
+/// loss is continuous there but not differentiable, and the gradient returned is that of the stable order. Checks as
+/// rpo::evaluate, under the error policy, before anything is written.  LOSSES.md §1.10.  @sa docs/methods.md#aot
+template <Scalar T = double, ErrorPolicy P = errors::throw_on_error>
+T evaluate_aot(const aot& l, const batch_input<T>& in, const batch_output<T>& out = {},
+               reduction how = reduction::mean(), P policy = {});
+
+// ===========================================================================================================
+// Implementations
+// ===========================================================================================================
+
+namespace detail {
+
+/// A term of a batch-level loss and its derivative in the one variable it is a function of.
+template <class T> struct value_slope {
+  T value;
+  T slope;
+};
+
+/// KTO's term of one response and its derivative in ℓ, with x = β(ℓ − z0): desirable λ_D·σ(−x) (= λ_D(1 − σ(x)),
+/// with no cancellation), slope −λ_D·β·σ(x)σ(−x); undesirable λ_U·σ(x) (= λ_U(1 − σ(−x))), slope +λ_U·β·σ(x)σ(−x).
+/// One exponential for both σ(±x).  LOSSES.md §2.3.
+template <Scalar T> RPO_HD constexpr value_slope<T> kto_term(const kto& l, T ratio, T z0, bool desirable) noexcept {
+  const T b = T(l.beta);
+  const auto p = rpo::detail::logistic_of(b * (ratio - z0));
+  const T slope = b * p.pos * p.neg;  // β·σ′(x)
+  if (desirable) {
+    const T w = T(l.lambda_desirable);
+    return {w * p.neg, -w * slope};
+  }
+  const T w = T(l.lambda_undesirable);
+  return {w * p.pos, w * slope};
+}
+
+/// AOT's term of one rank and its derivative in x = βδ: (1−ε)·softplus(−x) + ε·softplus(x), slope
+/// ε·σ(x) − (1−ε)·σ(−x) (= σ(x) − (1−ε), written so that ε = 0 gives DPO's −σ(−x) to the last bit instead of
+/// σ(x) − 1, which loses every digit when σ(x) ≈ 1). One exponential and one log1p.  LOSSES.md §1.2, §1.10.
+template <Scalar T> RPO_HD constexpr value_slope<T> aot_term(T x, T epsilon) noexcept {
+  const auto p = rpo::detail::logistic_of(x);
+  const auto s = p.softpluses();
+  const T keep = T(1) - epsilon;
+  return {keep * s.minus + epsilon * s.plus, epsilon * p.pos - keep * p.neg};
+}
+
+/// Checks a batch-level loss's parameters under the policy (nothing under errors::unchecked), naming `who`.
+template <ErrorPolicy P> bool check_batchwise_parameters(const char* who, parameter_error e, const P& policy) {
+  if constexpr (std::is_same_v<P, errors::unchecked>) {
+    return true;
+  } else {
+    if (!e) return true;
+    return fail(policy, errc::invalid_parameter, rule_message(who, e.name, e.rule, e.value));
+  }
+}
+
+/// Checks that every value of `values` is finite (nothing under errors::unchecked): one branch-free pass, then the
+/// culprit is looked for only after a failure. The message names `name[i]`.
+template <Scalar T, ErrorPolicy P>
+bool check_finite_values(const char* who, const char* name, std::span<const T> values, const P& policy) {
+  if constexpr (std::is_same_v<P, errors::unchecked>) {
+    return true;
+  } else {
+    bool all_finite = true;
+    for (const T& x : values) all_finite = all_finite & is_finite(x);
+    if (all_finite) return true;
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      if (is_finite(values[i])) continue;
+      return fail(policy, errc::domain_error,
+                  rule_message(who, std::string(name) + "[" + std::to_string(i) + "]", "must be finite",
+                               static_cast<double>(values[i])));
+    }
+    return true;
+  }
+}
+
+/// `a` before `b` in a total order: numbers by <, NaN (possible only under errors::unchecked) after every number.
+/// std::stable_sort needs a strict weak order, which a plain < is not once a NaN is in the keys.
+template <Scalar T> constexpr bool sorts_before(T a, T b) noexcept {
+  const bool a_nan = !(a == a), b_nan = !(b == b);
+  if (a_nan || b_nan) return !a_nan && b_nan;
+  return a < b;
+}
+
+/// The indices 0..n−1 in the stable ascending order of `keys` (ties keep index order).
+template <Scalar T> std::vector<std::size_t> stable_order(const std::vector<T>& keys) {
+  std::vector<std::size_t> order(keys.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t i, std::size_t j) { return sorts_before(keys[i], keys[j]); });
+  return order;
+}
+
+}  // namespace detail
+
+template <Scalar T, ErrorPolicy P>
+T kto_reference_point(std::span<const std::type_identity_t<T>> mismatched_logp,
+                      std::span<const std::type_identity_t<T>> mismatched_ref_logp, P policy) {
+  constexpr const char* who = "rpo::kto_reference_point";
+  constexpr T nan = std::numeric_limits<T>::quiet_NaN();
+  const auto shape = detail::shape_policy(policy);
+  const std::size_t n = mismatched_logp.size();
+  if (mismatched_ref_logp.size() != n) {
+    detail::fail(shape, errc::invalid_argument,
+                 detail::size_message(who, "mismatched_ref_logp", mismatched_ref_logp.size(), "mismatched_logp", n));
+    return nan;
+  }
+  if (n == 0) {
+    detail::fail(shape, errc::invalid_argument,
+                 std::string(who) + ": no mismatched pairs were given, and the mean over 0 pairs is undefined");
+    return nan;
+  }
+  if (!detail::check_finite_values(who, "mismatched_logp", mismatched_logp, policy) ||
+      !detail::check_finite_values(who, "mismatched_ref_logp", mismatched_ref_logp, policy))
+    return nan;
+  double total = 0;  // in double also for float batches; each difference of two floats is exact in double
+  for (std::size_t i = 0; i < n; ++i)
+    total += static_cast<double>(mismatched_logp[i]) - static_cast<double>(mismatched_ref_logp[i]);
+  const double mean = total / static_cast<double>(n);
+  return static_cast<T>(mean > 0 ? mean : 0.0);
+}
+
+template <Scalar T, ErrorPolicy P>
+T evaluate_kto(const kto& l, const kto_input<T>& in, const kto_output<T>& out, reduction how, P policy) {
+  constexpr const char* who = "rpo::evaluate_kto";
+  constexpr T nan = std::numeric_limits<T>::quiet_NaN();
+  if (!detail::check_batchwise_parameters(who, l.check(), policy)) return nan;
+
+  // Sizes, outputs and the reduction guard memory or the meaning of the call: checked also under errors::unchecked.
+  const auto shape = detail::shape_policy(policy);
+  const std::size_t n = in.logp.size();
+  const auto input_size = [&](std::size_t got, const char* name) {
+    return got == n || detail::fail(shape, errc::invalid_argument, detail::size_message(who, name, got, "logp", n));
+  };
+  const auto output_size = [&](std::size_t got, const char* name) {
+    return got == 0 || got == n ||
+           detail::fail(shape, errc::invalid_argument,
+                        std::string(who) + ": " + name + " has " + std::to_string(got) + " entries but must have " +
+                            std::to_string(n) + " (one per response) or none");
+  };
+  if (!input_size(in.ref_logp.size(), "ref_logp") || !input_size(in.desirable.size(), "desirable") ||
+      !output_size(out.response_loss.size(), "response_loss") || !output_size(out.grad_logp.size(), "grad_logp") ||
+      !output_size(out.grad_ref_logp.size(), "grad_ref_logp") ||
+      !detail::check_reduction(who, how, n, "responses", shape))
+    return nan;
+
+  // Values, under the policy.
+  if (!detail::check_finite_values(who, "logp", in.logp, policy) ||
+      !detail::check_finite_values(who, "ref_logp", in.ref_logp, policy))
+    return nan;
+  if constexpr (!std::is_same_v<P, errors::unchecked>) {
+    if (!is_finite(in.z0)) {
+      detail::fail(policy, errc::domain_error,
+                   detail::rule_message(who, "z0", "must be finite", static_cast<double>(in.z0)));
+      return nan;
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      if (in.desirable[i] <= 1) continue;
+      const std::string entry = "desirable[" + std::to_string(i) + "]";
+      detail::fail(policy, errc::domain_error,
+                   std::string(who) + ": " + entry + " must be 0 (undesirable) or 1 (desirable), but got " + entry +
+                       " = " + std::to_string(static_cast<unsigned>(in.desirable[i])));
+      return nan;
+    }
+  }
+
+  const double scale = detail::reduction_scale(how, n);
+  double total = 0;  // accumulated in double also for float batches
+  for (std::size_t i = 0; i < n; ++i) {
+    const detail::value_slope<T> t = detail::kto_term(l, in.logp[i] - in.ref_logp[i], in.z0, in.desirable[i] != 0);
+    if (!out.response_loss.empty()) out.response_loss[i] = t.value;
+    total += static_cast<double>(t.value);
+    const T g = static_cast<T>(static_cast<double>(t.slope) * scale);
+    if (!out.grad_logp.empty()) out.grad_logp[i] = g;
+    if (!out.grad_ref_logp.empty()) out.grad_ref_logp[i] = -g;
+  }
+  return static_cast<T>(total * scale);
+}
+
+template <Scalar T, ErrorPolicy P>
+T evaluate_aot(const aot& l, const batch_input<T>& in, const batch_output<T>& out, reduction how, P policy) {
+  constexpr const char* who = "rpo::evaluate_aot";
+  constexpr T nan = std::numeric_limits<T>::quiet_NaN();
+  if (!detail::check_batchwise_parameters(who, l.check(), policy)) return nan;
+  // rpo::evaluate's shape checks for fixed pairs that read logp and ref_logp: sizes, offsets (every group a pair),
+  // the output sizes (group_loss: one per pair, here one per rank), the reduction.
+  constexpr detail::loss_shape shape{who, input::logp | input::ref_logp, 2, 2, ranking::none};
+  const std::int64_t groups = detail::check_batch_shape(shape, in, out, how, detail::shape_policy(policy));
+  if (groups < 0) return nan;
+  if (!detail::check_finite_values(who, "logp", in.logp, policy) ||
+      !detail::check_finite_values(who, "ref_logp", in.ref_logp, policy))
+    return nan;
+
+  // Pair i is responses 2i (chosen) and 2i + 1 (rejected), with or without offsets (they were checked to be pairs).
+  // Both forms sort two keys per pair and pair them by rank, δ_(k) = first_(k) − second_(k):
+  //   paired:   first = u = logp_c − logp_r,  second = u_ref = ref_c − ref_r;
+  //   unpaired: first = ℓ_c = logp_c − ref_c, second = ℓ_r = logp_r − ref_r.
+  const auto pairs = static_cast<std::size_t>(groups);
+  const T* lp = in.logp.data();
+  const T* rp = in.ref_logp.data();
+  std::vector<T> first(pairs), second(pairs);
+  for (std::size_t i = 0; i < pairs; ++i) {
+    const std::size_t c = 2 * i, r = 2 * i + 1;
+    first[i] = l.unpaired ? lp[c] - rp[c] : lp[c] - lp[r];
+    second[i] = l.unpaired ? lp[r] - rp[r] : rp[c] - rp[r];
+  }
+  const std::vector<std::size_t> first_order = detail::stable_order(first), second_order = detail::stable_order(second);
+
+  // The sort is a permutation, so (a.e.) ∂L/∂first_i = β·scale·f′(βδ_(k)) for the i of rank k on the first side, and
+  // ∂L/∂second_j = −β·scale·f′(βδ_(k)) for the j of rank k on the second side; each index has exactly one rank.
+  // Then the chain rule through the keys: u_i = logp_c,i − logp_r,i, ℓ_c,i = logp_c,i − ref_c,i, and so on.
+  const T b = T(l.beta), eps = T(l.epsilon);
+  const double scale = detail::reduction_scale(how, pairs);
+  const bool grad = !out.grad_logp.empty(), grad_ref = !out.grad_ref_logp.empty();
+  double total = 0;  // accumulated in double also for float batches
+  for (std::size_t k = 0; k < pairs; ++k) {
+    const std::size_t i = first_order[k], j = second_order[k];
+    const detail::value_slope<T> t = detail::aot_term(b * (first[i] - second[j]), eps);
+    if (!out.group_loss.empty()) out.group_loss[k] = t.value;
+    total += static_cast<double>(t.value);
+    const T d = static_cast<T>(static_cast<double>(b * t.slope) * scale);  // ∂L/∂first_i = −∂L/∂second_j
+    // The response each side's key moves with, and the sign: unpaired, ℓ_c,i moves with logp_c,i (+) and ref_c,i
+    // (−), ℓ_r,j with logp_r,j (+) and ref_r,j (−); paired, u_i with logp_c,i (+) and logp_r,i (−), u_ref,j with
+    // ref_c,j (+) and ref_r,j (−).
+    if (l.unpaired) {
+      if (grad) {
+        out.grad_logp[2 * i] = d;
+        out.grad_logp[2 * j + 1] = -d;
+      }
+      if (grad_ref) {
+        out.grad_ref_logp[2 * i] = -d;
+        out.grad_ref_logp[2 * j + 1] = d;
+      }
+    } else {
+      if (grad) {
+        out.grad_logp[2 * i] = d;
+        out.grad_logp[2 * i + 1] = -d;
+      }
+      if (grad_ref) {
+        out.grad_ref_logp[2 * j] = -d;
+        out.grad_ref_logp[2 * j + 1] = d;
+      }
+    }
+  }
+  return static_cast<T>(total * scale);
+}
+
+}  // namespace rpo
