@@ -325,7 +325,11 @@ T evaluate_aot(const aot& l, const batch_input<T>& in, const batch_output<T>& ou
   // Then the chain rule through the keys: u_i = logp_c,i − logp_r,i, ℓ_c,i = logp_c,i − ref_c,i, and so on.
   const T b = T(l.beta), eps = T(l.epsilon);
   const double scale = detail::reduction_scale(how, pairs);
-  const bool grad = !out.grad_logp.empty(), grad_ref = !out.grad_ref_logp.empty();
+  // Each key is a difference plus[p] − minus[m] of two inputs: ∂L/∂plus[p] = g, ∂L/∂minus[m] = −g.
+  const auto put = [](std::span<T> plus, std::size_t p, std::span<T> minus, std::size_t m, T g) {
+    if (!plus.empty()) plus[p] = g;
+    if (!minus.empty()) minus[m] = -g;
+  };
   double total = 0;  // accumulated in double also for float batches
   for (std::size_t k = 0; k < pairs; ++k) {
     const std::size_t i = first_order[k], j = second_order[k];
@@ -333,27 +337,12 @@ T evaluate_aot(const aot& l, const batch_input<T>& in, const batch_output<T>& ou
     if (!out.group_loss.empty()) out.group_loss[k] = t.value;
     total += static_cast<double>(t.value);
     const T d = static_cast<T>(static_cast<double>(b * t.slope) * scale);  // ∂L/∂first_i = −∂L/∂second_j
-    // The response each side's key moves with, and the sign: unpaired, ℓ_c,i moves with logp_c,i (+) and ref_c,i
-    // (−), ℓ_r,j with logp_r,j (+) and ref_r,j (−); paired, u_i with logp_c,i (+) and logp_r,i (−), u_ref,j with
-    // ref_c,j (+) and ref_r,j (−).
     if (l.unpaired) {
-      if (grad) {
-        out.grad_logp[2 * i] = d;
-        out.grad_logp[2 * j + 1] = -d;
-      }
-      if (grad_ref) {
-        out.grad_ref_logp[2 * i] = -d;
-        out.grad_ref_logp[2 * j + 1] = d;
-      }
+      put(out.grad_logp, 2 * i, out.grad_ref_logp, 2 * i, d);           // ℓ_c,i = logp_c,i − ref_c,i
+      put(out.grad_logp, 2 * j + 1, out.grad_ref_logp, 2 * j + 1, -d);  // ℓ_r,j = logp_r,j − ref_r,j
     } else {
-      if (grad) {
-        out.grad_logp[2 * i] = d;
-        out.grad_logp[2 * i + 1] = -d;
-      }
-      if (grad_ref) {
-        out.grad_ref_logp[2 * j] = -d;
-        out.grad_ref_logp[2 * j + 1] = d;
-      }
+      put(out.grad_logp, 2 * i, out.grad_logp, 2 * i + 1, d);           // u_i = logp_c,i − logp_r,i
+      put(out.grad_ref_logp, 2 * j, out.grad_ref_logp, 2 * j + 1, -d);  // u_ref,j = ref_c,j − ref_r,j
     }
   }
   return static_cast<T>(total * scale);

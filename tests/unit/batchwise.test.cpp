@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
 #include <numeric>
 #include <random>
@@ -173,6 +174,17 @@ pair_batch consistently_sorted(std::mt19937_64& rng, int count, bool unpaired) {
   return b;
 }
 
+
+/// A call under errors::report that failed: it returned NaN, the status holds `code` and a message containing `part`,
+/// and every output still holds the 7.0 it was filled with (nothing is written on failure).
+void expect_reported(double loss, const rpo::status& status, rpo::errc code, const char* part,
+                     std::initializer_list<const std::vector<double>*> outputs) {
+  CHECK(std::isnan(loss));
+  CHECK(status.code == code);
+  CHECK_MESSAGE(status.message.find(part) != std::string::npos, status.message);
+  for (const std::vector<double>* out : outputs)
+    CHECK(std::all_of(out->begin(), out->end(), [](double x) { return x == 7.0; }));
+}
 }  // namespace
 
 TEST_SUITE("batchwise") {
@@ -699,11 +711,7 @@ TEST_SUITE("batchwise") {
     const double r = rpo::evaluate_kto(rpo::kto{}, rpo::kto_input<double>{logp, nan_ref, labels},
                                        rpo::kto_output<double>{loss, grad}, rpo::reduction::mean(),
                                        rpo::errors::report{&status});
-    CHECK(std::isnan(r));
-    CHECK(status.code == rpo::errc::domain_error);
-    CHECK(status.message.find("ref_logp[2]") != std::string::npos);
-    CHECK(std::all_of(loss.begin(), loss.end(), [](double x) { return x == 7.0; }));
-    CHECK(std::all_of(grad.begin(), grad.end(), [](double x) { return x == 7.0; }));
+    expect_reported(r, status, rpo::errc::domain_error, "ref_logp[2]", {&loss, &grad});
     // errors::unchecked: values are not checked, sizes still are (they guard memory).
     CHECK_NOTHROW((void)rpo::evaluate_kto(rpo::kto{}, rpo::kto_input<double>{logp, ref, two}, {},
                                           rpo::reduction::mean(), rpo::errors::unchecked{}));
@@ -763,11 +771,7 @@ TEST_SUITE("batchwise") {
     const double r = rpo::evaluate_aot(rpo::aot{.epsilon = 0.7}, rpo::batch_input<double>{logp, ref},
                                        rpo::batch_output<double>{terms, grad}, rpo::reduction::mean(),
                                        rpo::errors::report{&status});
-    CHECK(std::isnan(r));
-    CHECK(status.code == rpo::errc::invalid_parameter);
-    CHECK(status.message.find("epsilon") != std::string::npos);
-    CHECK(std::all_of(terms.begin(), terms.end(), [](double x) { return x == 7.0; }));
-    CHECK(std::all_of(grad.begin(), grad.end(), [](double x) { return x == 7.0; }));
+    expect_reported(r, status, rpo::errc::invalid_parameter, "epsilon", {&terms, &grad});
     refuses([&] {
       (void)rpo::evaluate_aot(rpo::aot{}, rpo::batch_input<double>{five, five}, {}, rpo::reduction::mean(),
                               rpo::errors::unchecked{});
