@@ -116,11 +116,12 @@ struct discopop {
   template <Scalar T> RPO_HD constexpr gap_grad<T> value_and_grad(T a, infinite_target_t) const noexcept {
     RPO_USING_STD(exp)
     const T t = T(tau), z = a / t;
-    const T m = sigmoid(z), m_bar = sigmoid(-z);
-    const T sp = softplus(-a);
-    const T e = exp(log_sigmoid(z) - a);  // m·e^{−a}
+    const auto pz = rpo::detail::logistic_of(z), pa = rpo::detail::logistic_of(a);  // one exponential each
+    const T m = pz.pos, m_bar = pz.neg;
+    const T sp = pa.softpluses().minus;
+    const T e = exp(-pz.softpluses().minus - a);  // m·e^{−a} = exp(log σ(z) − a)
     const T value = m_bar * sp + e;
-    const T slope = -m_bar * sigmoid(-a) - e + (m_bar * e - m * m_bar * sp) / t;
+    const T slope = -m_bar * pa.neg - e + (m_bar * e - m * m_bar * sp) / t;
     return {value, slope, T(0)};
   }
   /// τ must be finite and > 0.
@@ -135,9 +136,10 @@ struct focal {
   double gamma = 0.05;  ///< γ ≥ 0, the focusing exponent (LOSSES.md gives no value; small, as the paper's)
   template <Scalar T> RPO_HD constexpr gap_grad<T> value_and_grad(T a, infinite_target_t) const noexcept {
     RPO_USING_STD(exp)
-    const T sp = softplus(-a);
+    const auto p = rpo::detail::logistic_of(a);  // one exponential for softplus(−a) and σ(−a)
+    const T sp = p.softpluses().minus;
     const T weight = exp(-T(gamma) * sp);  // P^γ
-    return {weight * sp, weight * sigmoid(-a) * (T(gamma) * sp - T(1)), T(0)};
+    return {weight * sp, weight * p.neg * (T(gamma) * sp - T(1)), T(0)};
   }
   /// γ must be finite and >= 0.
   constexpr parameter_error check() const noexcept { return require_nonnegative("gamma", gamma); }

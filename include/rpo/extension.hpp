@@ -326,7 +326,8 @@ struct margin_adaptive {
     const T b = T(beta);
     const T a = b * ((group.logp[0] - group.ref_logp[0]) - (group.logp[1] - group.ref_logp[1]));
     const T w = weight(group.reward[0] - group.reward[1]);
-    const T d = -w * b * sigmoid(-a);  // ∂L/∂logp_c
+    const auto p = rpo::detail::logistic_of(a);  // one exponential for softplus(−a) and σ(−a)
+    const T d = -w * b * p.neg;                  // ∂L/∂logp_c
     if (grad_logp != nullptr) {
       grad_logp[0] = d;
       grad_logp[1] = -d;
@@ -335,7 +336,7 @@ struct margin_adaptive {
       grad_ref_logp[0] = -d;
       grad_ref_logp[1] = d;
     }
-    return w * softplus(-a);
+    return w * p.softpluses().minus;
   }
 };
 
@@ -369,8 +370,10 @@ struct nca_group {
     T value = 0;
     for (std::int64_t i = 0; i < k; ++i) {
       const T q = T(exp(group.reward[i] * inv_alpha - top)) / z, s = b * (group.logp[i] - group.ref_logp[i]);
-      value += q * softplus(-s) + per * softplus(s);
-      const T d = b * (per * sigmoid(s) - q * sigmoid(-s));
+      const auto ps = rpo::detail::logistic_of(s);  // one exponential for σ(±s), softplus(±s)
+      const auto sp = ps.softpluses();
+      value += q * sp.minus + per * sp.plus;
+      const T d = b * (per * ps.pos - q * ps.neg);
       if (grad_logp != nullptr) grad_logp[i] = d;
       if (grad_ref_logp != nullptr) grad_ref_logp[i] = -d;
     }
@@ -435,7 +438,8 @@ struct set_contrast {
     T z_p = 0, z_m = 0;
     for (std::int64_t i = 0; i < k; ++i) (above(i) ? z_p : z_m) += T(exp(score(i) - (above(i) ? top_p : top_m)));
     const T gap = (top_m + T(log(z_m))) - (top_p + T(log(z_p)));
-    const T pull = sigmoid(gap);
+    const auto pg = rpo::detail::logistic_of(gap);  // one exponential for σ(gap) and softplus(gap)
+    const T pull = pg.pos;
     for (std::int64_t i = 0; i < k; ++i) {
       const bool plus = above(i);
       const T share = T(exp(score(i) - (plus ? top_p : top_m))) / (plus ? z_p : z_m);
@@ -443,7 +447,7 @@ struct set_contrast {
       if (grad_logp != nullptr) grad_logp[i] = d;
       if (grad_ref_logp != nullptr) grad_ref_logp[i] = -d;
     }
-    return softplus(gap);
+    return pg.softpluses().plus;
   }
 };
 

@@ -186,8 +186,9 @@ struct f_divergence {
       psi = -e.value;
       slope = e.slope;
     } else if (kind == f_divergence_kind::jensen_shannon) {
-      psi = -softplus(-l);
-      slope = sigmoid(-l);
+      const auto p = rpo::detail::logistic_of(l);  // one exponential for softplus(−l) and σ(−l)
+      psi = -p.softpluses().minus;
+      slope = p.neg;
     } else if (kind == f_divergence_kind::alpha && alpha != 1) {
       const T c = T(alpha) - T(1), x = c * l;
       const detail::exp_slope<T> e = detail::clamped_exp(x);
