@@ -367,17 +367,22 @@ bool check_sequence_sizes(const SP& sp, const char* who, token_shape shape, std:
                   "must have sequences = " + std::to_string(shape.sequences));
 }
 
+/// The logits' checks, then the size of a per-token array `name` (sequences × tokens): what token_logp and
+/// token_logp_backward check before they read anything.
+template <Scalar T, class SP>
+bool check_token_rows(const char* who, const token_logits<T>& in, const char* name, std::size_t size, const SP& sp) {
+  if (!check_token_logits(who, in, sp)) return false;
+  const std::int64_t rows = in.shape.sequences * in.shape.tokens;
+  return has_size(sp, who, name, size, rows, "must have sequences x tokens = " + std::to_string(rows));
+}
+
 }  // namespace detail
 
 template <Scalar T, ErrorPolicy P>
 void token_logp(const token_logits<T>& in, std::type_identity_t<std::span<T>> token_logp, P policy) {
   constexpr const char* who = "rpo::token_logp";
-  const auto shape_policy = detail::shape_policy(policy);
-  if (!detail::check_token_logits(who, in, shape_policy)) return;
+  if (!detail::check_token_rows(who, in, "token_logp", token_logp.size(), detail::shape_policy(policy))) return;
   const std::int64_t rows = in.shape.sequences * in.shape.tokens;
-  if (!detail::has_size(shape_policy, who, "token_logp", token_logp.size(), rows,
-                        "must have sequences x tokens = " + std::to_string(rows)))
-    return;
   std::vector<T> lse(static_cast<std::size_t>(rows));
   detail::forward_rows(who, in, lse.data(), token_logp.data(), policy);
 }
@@ -387,11 +392,8 @@ void token_logp_backward(const token_logits<T>& in, std::type_identity_t<std::sp
                          std::type_identity_t<std::span<T>> grad_logits, P policy) {
   constexpr const char* who = "rpo::token_logp_backward";
   const auto shape_policy = detail::shape_policy(policy);
-  if (!detail::check_token_logits(who, in, shape_policy)) return;
+  if (!detail::check_token_rows(who, in, "grad_token_logp", grad_token_logp.size(), shape_policy)) return;
   const std::int64_t rows = in.shape.sequences * in.shape.tokens;
-  if (!detail::has_size(shape_policy, who, "grad_token_logp", grad_token_logp.size(), rows,
-                        "must have sequences x tokens = " + std::to_string(rows)))
-    return;
   if (!detail::has_size(shape_policy, who, "grad_logits", grad_logits.size(), rows * in.shape.vocab,
                         "must have as many as logits, " + std::to_string(rows * in.shape.vocab)))
     return;
