@@ -222,7 +222,7 @@ std::vector<record> train_from(const L& l, const problem& p, const reward_model&
     std::vector<response_batch> stages(1);
     if (c.regime == data_regime::offline) {
       // The data of the first round comes from the original π_ref, whatever the reference (Pre-DPO's guide).
-      const std::vector<double> sampler = round == 0 ? p.ref : ref;
+      const std::vector<double>& sampler = round == 0 ? p.ref : ref;
       stages[0] = collect_groups(p, sampler, ref, rm, c.group_size, c.groups_per_prompt, ranks, rng);
       if (stages[0].groups() == 0)
         throw std::domain_error("rpo::bandit::train: the offline dataset of round " + std::to_string(round) +
