@@ -1,6 +1,9 @@
 // tests/support/presets.hpp — every preset as a type list, and inputs that reach a chosen policy gap a.
 #pragma once
 
+#include <doctest/doctest.h>
+
+#include <cmath>
 #include <random>
 #include <tuple>
 
@@ -35,6 +38,15 @@ template <class P> rpo::pair_input<double> pair_with_gap(const P& preset, double
   const auto r0 = at(0, 0.0);
   in.logp[0] = (a + r1 - r0.value) / r0.d_logp;
   return in;
+}
+
+/// CHECKs that a pair's loss and its four gradients are finite (the extreme-input suites of the preset tests).
+template <class T> void check_finite(const rpo::pair_result<T>& r) {
+  CHECK(std::isfinite(r.loss));
+  CHECK(std::isfinite(r.grad_logp[0]));
+  CHECK(std::isfinite(r.grad_logp[1]));
+  CHECK(std::isfinite(r.grad_ref_logp[0]));
+  CHECK(std::isfinite(r.grad_ref_logp[1]));
 }
 
 /// The same pair in float.
