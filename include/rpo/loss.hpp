@@ -249,14 +249,24 @@ RPO_HD constexpr T loss<D, R, Tg, S>::evaluate(const group_ref<T>& group, std::t
     const T length = contains(R::inputs, input::length) ? group.length[i] : T(1);
     return reward.value_and_grad(group.logp[i], ref, length);
   };
-  const auto score = [&](std::int64_t i) { return reward_of(i).value; };
   // (E8): the scheme gives ∂loss/∂r_π(y_i) once per response; multiply by the reward model's partials.
-  const auto sink = [&](std::int64_t i, T d_score) {
-    const reward_grad<T> r = reward_of(i);
+  const auto chain = [&](std::int64_t i, T d_score, const reward_grad<T>& r) {
     if (grad_logp != nullptr) grad_logp[i] = d_score * r.d_logp;
     if (grad_ref_logp != nullptr) grad_ref_logp[i] = d_score * r.d_ref_logp;
   };
-  return sampling.evaluate(distance, target, score, group.reward, group.size, sink);
+  if constexpr (S::group_size > 0) {
+    // A fixed group size (a pair): each response's reward and partials are evaluated once, not once for the score
+    // and again for the chain rule (the f-divergence and log-odds rewards cost an exponential or two each).
+    reward_grad<T> rewards[S::group_size]{};
+    for (std::int64_t i = 0; i < S::group_size; ++i) rewards[i] = reward_of(i);
+    const auto score = [&](std::int64_t i) { return rewards[i].value; };
+    const auto sink = [&](std::int64_t i, T d_score) { chain(i, d_score, rewards[i]); };
+    return sampling.evaluate(distance, target, score, group.reward, group.size, sink);
+  } else {
+    const auto score = [&](std::int64_t i) { return reward_of(i).value; };
+    const auto sink = [&](std::int64_t i, T d_score) { chain(i, d_score, reward_of(i)); };
+    return sampling.evaluate(distance, target, score, group.reward, group.size, sink);
+  }
 }
 
 template <LossLike L> constexpr auto as_loss(const L& l) noexcept {
