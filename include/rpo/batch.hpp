@@ -7,13 +7,16 @@
 // @sa docs/batch.md
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <span>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "rpo/concepts.hpp"
+#include "rpo/config.hpp"
 #include "rpo/errors.hpp"
 #include "rpo/loss.hpp"
 
@@ -191,6 +194,10 @@ template <LossLike L, Scalar T> std::int64_t group_count(const batch_input<T>& i
 
 namespace detail {
 
+/// The groups rpo::evaluate gives one thread at a time, and over which it sums the losses before adding the sums: a
+/// constant, so that the reduced loss does not depend on the number of threads.
+inline constexpr std::int64_t groups_per_chunk = 2048;
+
 /// rpo::evaluate after the parameter check: the shape and value checks (shared by every composition, named
 /// `shape.name` in messages), the loop over groups, and the reduction.
 template <Composition C, Scalar T, ErrorPolicy P>
@@ -210,12 +217,15 @@ T evaluate_batch(const C& composed, const loss_shape& shape, const batch_input<T
     return contains(C::inputs, field) ? s.data() + first : nullptr;
   };
   constexpr std::int64_t fixed = C::group_size;
+  // Group g is responses [first_of(g), first_of(g + 1)): the groups are contiguous and cover the batch.
+  const auto first_of = [&](std::int64_t g) {
+    return in.offsets.empty() ? g * fixed : in.offsets[static_cast<std::size_t>(g)];
+  };
   const auto group_at = [&](std::int64_t g) {
-    const auto ug = static_cast<std::size_t>(g);
-    const std::int64_t first = in.offsets.empty() ? g * fixed : in.offsets[ug];
-    const std::int64_t size = in.offsets.empty() ? fixed : in.offsets[ug + 1] - first;
+    const std::int64_t first = first_of(g);
     return group_ref<T>{in.logp.data() + first, read(input::ref_logp, in.ref_logp, first),
-                        read(input::length, in.length, first), read(input::reward, in.reward, first), size};
+                        read(input::length, in.length, first), read(input::reward, in.reward, first),
+                        first_of(g + 1) - first};
   };
   // A scheme that ranks by reward (rpo::ranking) needs its ties rejected here, also before anything is written.
   if (shape.ranks != ranking::none)
@@ -223,20 +233,41 @@ T evaluate_batch(const C& composed, const loss_shape& shape, const batch_input<T
       const group_ref<T> group = group_at(g);
       if (!check_group_ranking(shape, group, g, group.logp - in.logp.data(), policy)) return nan;
     }
-  double total = 0;  // accumulated in double also for float batches
-  for (std::int64_t g = 0; g < groups; ++g) {
-    const auto ug = static_cast<std::size_t>(g);
-    const group_ref<T> group = group_at(g);
-    const std::int64_t first = group.logp - in.logp.data();
-    const T value = composed.evaluate(group, at(out.grad_logp, first), at(out.grad_ref_logp, first));
-    if (!out.group_loss.empty()) out.group_loss[ug] = value;
-    total += static_cast<double>(value);
-  }
-
+  // Chunks of groups_per_chunk groups, each a contiguous run of responses: its losses summed in double (also for float
+  // batches), its gradients scaled by the reduction while they are in cache, then the chunk sums added in chunk
+  // order. The chunks run on parallel threads under OpenMP; the order of every sum is fixed by the chunks alone,
+  // so the result is the same to the last bit on any number of threads.
   const double scale = reduction_scale(how, static_cast<std::size_t>(groups));
-  if (scale != 1) {
-    for (T& g : out.grad_logp) g = static_cast<T>(static_cast<double>(g) * scale);
-    for (T& g : out.grad_ref_logp) g = static_cast<T>(static_cast<double>(g) * scale);
+  const auto scale_range = [scale](std::span<T> grad, std::int64_t begin, std::int64_t end) {
+    if (grad.empty() || scale == 1) return;
+    for (std::int64_t i = begin; i < end; ++i) {
+      T& g = grad[static_cast<std::size_t>(i)];
+      g = static_cast<T>(static_cast<double>(g) * scale);
+    }
+  };
+  const auto run_chunk = [&](std::int64_t chunk) {
+    const std::int64_t begin = chunk * groups_per_chunk, end = std::min(groups, begin + groups_per_chunk);
+    double sum = 0;
+    for (std::int64_t g = begin; g < end; ++g) {
+      const group_ref<T> group = group_at(g);
+      const std::int64_t first = group.logp - in.logp.data();
+      const T value = composed.evaluate(group, at(out.grad_logp, first), at(out.grad_ref_logp, first));
+      if (!out.group_loss.empty()) out.group_loss[static_cast<std::size_t>(g)] = value;
+      sum += static_cast<double>(value);
+    }
+    scale_range(out.grad_logp, first_of(begin), first_of(end));
+    scale_range(out.grad_ref_logp, first_of(begin), first_of(end));
+    return sum;
+  };
+  const std::int64_t chunks = (groups + groups_per_chunk - 1) / groups_per_chunk;
+  double total = 0;
+  if (chunks <= 1) {
+    total = chunks == 1 ? run_chunk(0) : 0.0;
+  } else {
+    std::vector<double> partial(static_cast<std::size_t>(chunks));
+    RPO_DETAIL_PARALLEL_FOR
+    for (std::int64_t c = 0; c < chunks; ++c) partial[static_cast<std::size_t>(c)] = run_chunk(c);
+    for (const double p : partial) total += p;
   }
   return static_cast<T>(total * scale);
 }

@@ -32,6 +32,7 @@
 
 #include "rpo/batch.hpp"
 #include "rpo/concepts.hpp"
+#include "rpo/config.hpp"
 #include "rpo/detail/vexp.hpp"
 #include "rpo/errors.hpp"
 #include "rpo/loss.hpp"
@@ -139,12 +140,6 @@ namespace detail {
 #  define RPO_DETAIL_PREFETCH(address) __builtin_prefetch(address)
 #else
 #  define RPO_DETAIL_PREFETCH(address)
-#endif
-
-#if defined(_OPENMP)
-#  define RPO_DETAIL_PARALLEL_ROWS _Pragma("omp parallel for schedule(static)")
-#else
-#  define RPO_DETAIL_PARALLEL_ROWS
 #endif
 
 /// log Σ_v e^{x_v} of one row: online over blocks that stay in L1, so the row is read once from memory. Per
@@ -278,7 +273,7 @@ bool forward_rows(const char* who, const token_logits<T>& in, T* lse, T* token_l
   const T* logits = in.logits.data();
   const std::int64_t* target = in.target.data();
   const std::uint8_t* mask = in.mask.empty() ? nullptr : in.mask.data();
-  RPO_DETAIL_PARALLEL_ROWS
+  RPO_DETAIL_PARALLEL_FOR
   for (std::int64_t r = 0; r < rows; ++r) {
     if (mask != nullptr && mask[r] == 0) {
       lse[r] = T(0);
@@ -307,7 +302,7 @@ void backward_rows(const token_logits<T>& in, const T* lse, const T* token_logp,
   const T* logits = in.logits.data();
   const std::int64_t* target = in.target.data();
   const std::uint8_t* mask = in.mask.empty() ? nullptr : in.mask.data();
-  RPO_DETAIL_PARALLEL_ROWS
+  RPO_DETAIL_PARALLEL_FOR
   for (std::int64_t r = 0; r < rows; ++r) {
     T* g = grad + r * v;
     if (mask != nullptr && mask[r] == 0) {

@@ -6,6 +6,10 @@
 #include <random>
 #include <vector>
 
+#if defined(_OPENMP)
+#  include <omp.h>
+#endif
+
 #include <xtensor/xview.hpp>
 
 #include "rpo.hpp"
@@ -78,6 +82,70 @@ TEST_SUITE("batch") {
     }
     CHECK_CLOSE(accumulated, mean, 1e-12, 0);
     for (std::size_t i = 0; i < n; ++i) CHECK_CLOSE(parts[i], whole[i], 1e-12, 0);
+  }
+
+  TEST_CASE("a batch of many chunks: each group's loss and gradient are the pair entry point's, the same bits on 1 and 2 "
+            "threads") {
+    // 5 chunks of rpo::detail::groups_per_chunk pairs, the last one partial; the reduced loss against a long double
+    // sum of the pair entry point's losses, the gradients against its gradients scaled by 1/G.
+    const std::size_t groups = 4 * rpo::detail::groups_per_chunk + 77;
+    const batch_data data(groups, 5);
+    const std::size_t n = data.logp.size();
+    const auto run = [&](int threads, std::vector<double>& losses, std::vector<double>& grad) {
+#if defined(_OPENMP)
+      omp_set_num_threads(threads);
+#else
+      (void)threads;
+#endif
+      losses.assign(groups, 0);
+      grad.assign(n, 0);
+      return rpo::evaluate(rpo::dpo{}, data.input(), {.group_loss = losses, .grad_logp = grad});
+    };
+    std::vector<double> losses1, grad1, losses2, grad2;
+    const double one = run(1, losses1, grad1), two = run(2, losses2, grad2);
+    CHECK(one == two);
+    CHECK(losses1 == losses2);
+    CHECK(grad1 == grad2);
+    long double total = 0;
+    for (std::size_t g = 0; g < groups; ++g) {
+      const auto r = rpo::value_and_grad(rpo::dpo{}, data.pair(g));
+      total += r.loss;
+      CHECK(losses2[g] == r.loss);
+      for (std::size_t i = 0; i < 2; ++i)
+        CHECK(grad2[2 * g + i] == r.grad_logp[i] * (1.0 / static_cast<double>(groups)));
+    }
+    CHECK_CLOSE(two, static_cast<double>(total / groups), 1e-14, 0);
+
+    // Groups of varying size by offsets (sizes 2, 3, 4, ...), over several chunks: sum reduction, unscaled gradients.
+    std::vector<std::int64_t> offsets{0};
+    while (offsets.back() + 2 + static_cast<std::int64_t>(offsets.size() % 3) <= static_cast<std::int64_t>(n))
+      offsets.push_back(offsets.back() + 2 + static_cast<std::int64_t>(offsets.size() % 3));
+    const auto used = static_cast<std::size_t>(offsets.back());
+    const auto first = [&](const std::vector<double>& v) { return std::span<const double>(v).first(used); };
+    const rpo::batch_input<double> grouped{.logp = first(data.logp), .ref_logp = first(data.ref_logp),
+                                           .reward = first(data.reward), .offsets = offsets};
+    const auto run_grouped = [&](int threads, std::vector<double>& grad) {
+#if defined(_OPENMP)
+      omp_set_num_threads(threads);
+#else
+      (void)threads;
+#endif
+      grad.assign(used, 0);
+      return rpo::evaluate(rpo::rpo_sqloo{}, grouped, {.grad_logp = grad}, rpo::reduction::sum());
+    };
+    std::vector<double> g1, g2;
+    CHECK(run_grouped(1, g1) == run_grouped(2, g2));
+    CHECK(g1 == g2);
+    std::vector<double> local(4);
+    for (std::size_t g = 0; g + 1 < offsets.size(); ++g) {
+      const auto b = static_cast<std::size_t>(offsets[g]), k = static_cast<std::size_t>(offsets[g + 1]) - b;
+      const auto part = [&](const std::vector<double>& v) { return std::span<const double>(v).subspan(b, k); };
+      const std::int64_t one_group[] = {0, static_cast<std::int64_t>(k)};
+      rpo::evaluate(rpo::rpo_sqloo{},
+                    {.logp = part(data.logp), .ref_logp = part(data.ref_logp), .reward = part(data.reward), .offsets = one_group},
+                    {.grad_logp = std::span<double>(local).first(k)}, rpo::reduction::sum());
+      for (std::size_t i = 0; i < k; ++i) CHECK(g2[b + i] == local[i]);
+    }
   }
 
   TEST_CASE("explicit offsets of size 2 give the same result as consecutive pairs") {
