@@ -10,6 +10,7 @@
 // @sa docs/loss.md
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -309,6 +310,32 @@ template <LossLike L> constexpr loss_shape shape_of() noexcept {
   return {loss_name<L>(), C::inputs, C::group_size, C::min_group_size, C::ranks};
 }
 
+/// Whether the n values are all finite (and > 0 when `positive`). For float and double, one pass over the bits that
+/// the compiler vectorises, an OR of integer comparisons: finite when the bits without the sign are below those of
+/// +inf; finite and > 0 when the bits, as an unsigned integer, lie in [1, +inf) (the sign bit, ±0, inf and NaN fall
+/// outside). The comparisons of floating-point values, x − x == 0 and x > 0, are not vectorised (their NaN cases),
+/// and took a third of rpo::evaluate's time on a million pairs; other scalars still use them. Under OpenMP, a long
+/// run is split over threads (an OR: the same answer on any number of them).
+template <Scalar T> constexpr bool all_valid(const T* x, std::int64_t n, bool positive) noexcept {
+  if constexpr (std::is_same_v<T, double> || std::is_same_v<T, float>) {
+    using U = std::conditional_t<sizeof(T) == 8, std::uint64_t, std::uint32_t>;
+    constexpr U inf = std::bit_cast<U>(std::numeric_limits<T>::infinity());
+    constexpr U magnitude = static_cast<U>(~(U(1) << (8 * sizeof(U) - 1)));
+    // Finite: (bits & magnitude) ≥ inf is bad. Finite and > 0: bits − 1 ≥ inf − 1 is bad (0 wraps around).
+    const U mask = positive ? static_cast<U>(~U(0)) : magnitude, low = positive ? U(1) : U(0), limit = inf - low;
+    U bad = 0;
+#if defined(_OPENMP)
+#  pragma omp parallel for schedule(static) reduction(| : bad) if (n > 65536)
+#endif
+    for (std::int64_t i = 0; i < n; ++i) bad |= static_cast<U>(static_cast<U>((std::bit_cast<U>(x[i]) & mask) - low) >= limit);
+    return bad == 0;
+  } else {
+    bool valid = true;
+    for (std::int64_t i = 0; i < n; ++i) valid = valid & is_finite(x[i]) & (!positive | (x[i] > T(0)));
+    return valid;
+  }
+}
+
 template <Scalar T, ErrorPolicy P>
 bool check_group_values(const loss_shape& shape, const group_ref<T>& group, std::int64_t first, const P& policy) {
   if constexpr (std::is_same_v<P, errors::unchecked>) {
@@ -316,11 +343,8 @@ bool check_group_values(const loss_shape& shape, const group_ref<T>& group, std:
   } else {
     const auto field = [&](input which, const T* values, const char* name, bool positive) {
       if (!contains(shape.inputs, which) || group.size == 0) return true;
-      // One branch-free pass first (it vectorises); the index of the culprit is looked for only after a failure.
-      bool all_valid = true;
-      for (std::int64_t i = 0; i < group.size; ++i)
-        all_valid = all_valid & is_finite(values[i]) & (!positive | (values[i] > T(0)));
-      if (all_valid) return true;
+      // One branch-free pass first; the index of the culprit is looked for only after a failure.
+      if (all_valid(values, group.size, positive)) return true;
       for (std::int64_t i = 0; i < group.size; ++i) {
         const T x = values[i];
         if (is_finite(x) && (!positive || x > T(0))) continue;

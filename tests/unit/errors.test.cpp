@@ -22,6 +22,28 @@ const rpo::pair_input<double> good{.logp = {-12, -20}, .ref_logp = {-13.5, -19},
 }  // namespace
 
 TEST_SUITE("errors") {
+  TEST_CASE_TEMPLATE("the value check on the bits agrees with x - x == 0 and x > 0 on every class of number", T, double,
+                     float) {
+    using lim = std::numeric_limits<T>;
+    const std::vector<T> values{T(0), -T(0), lim::denorm_min(), -lim::denorm_min(), lim::min(), -lim::min(), T(1), T(-1),
+                                lim::max(), lim::lowest(), lim::infinity(), -lim::infinity(), lim::quiet_NaN(),
+                                -lim::quiet_NaN(), lim::signaling_NaN(), lim::epsilon(), T(1e-30), T(-3.5)};
+    for (const T x : values)
+      for (const bool positive : {false, true}) {
+        CAPTURE(x);
+        CAPTURE(positive);
+        const bool expected = (x - x == T(0)) && (!positive || x > T(0));
+        CHECK(rpo::detail::all_valid(&x, 1, positive) == expected);
+        // Inside a run of valid values, at each position of a vectorised block and of its remainder.
+        for (std::size_t at : {std::size_t{0}, std::size_t{5}, std::size_t{16}, std::size_t{34}}) {
+          std::vector<T> run(35, T(2));
+          run[at] = x;
+          CHECK(rpo::detail::all_valid(run.data(), static_cast<std::int64_t>(run.size()), positive) == expected);
+        }
+      }
+    CHECK(rpo::detail::all_valid(static_cast<const T*>(nullptr), 0, true));
+  }
+
   TEST_CASE("NaN or infinite log-probs, rewards and lengths are rejected with the field and index") {
     auto bad = good;
     bad.logp[1] = not_a_number;
