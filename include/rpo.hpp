@@ -1,5 +1,6 @@
 // rpo.hpp — the umbrella header: the scalar core, the four policy families, the composition, the presets, the
-// span batch layer, the batch-level losses KTO and AOT (rpo/batchwise.hpp) and the token layer (rpo/token.hpp).
+// span batch layer, the batch-level losses KTO and AOT (rpo/batchwise.hpp), the token layer (rpo/token.hpp) and its
+// token weightings (rpo/token_weighting.hpp: LD-DPO).
 // The Eigen and xtensor adaptors (rpo/eigen.hpp, rpo/xtensor.hpp) are included separately, so that this header needs
 // nothing but the standard library.
 // @sa docs/README.md
@@ -20,3 +21,4 @@
 #include "rpo/sampling.hpp"
 #include "rpo/target.hpp"
 #include "rpo/token.hpp"
+#include "rpo/token_weighting.hpp"
