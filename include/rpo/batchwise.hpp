@@ -1,7 +1,8 @@
-// rpo/batchwise.hpp — losses whose value depends on the whole batch, not on one group at a time: KTO and AOT.
+// rpo/batchwise.hpp — losses whose value depends on the whole batch, not on one group at a time: KTO and AOT; and
+// any loss with a per-group weight that comes from outside the group (WPO).
 //
 // Public names: rpo::kto, rpo::kto_input, rpo::kto_output, rpo::kto_reference_point, rpo::evaluate_kto,
-//               rpo::aot, rpo::evaluate_aot.
+//               rpo::aot, rpo::evaluate_aot, rpo::evaluate_weighted.
 // Implements LOSSES.md §2.3 (KTO) and §1.10 (AOT, paired and unpaired). Neither is an rpo::Composition, and neither
 // can be one: rpo::evaluate hands a loss one group at a time, and these two need the batch.
 //   * KTO takes unpaired responses, each with a desirable/undesirable label, and puts a Kahneman–Tversky value
@@ -14,7 +15,10 @@
 // reduced loss, the same reductions (rpo::reduction) and error policies, every check before anything is written,
 // float batches summed in double. Neither has a spec name, so rpo-eval and the Python module (which evaluate one
 // group at a time through the registry) do not offer them.
-// @sa docs/methods.md#batchwise
+// rpo::evaluate_weighted is rpo::evaluate with a constant weight per group, for the weighting of LOSSES.md §1.16
+// (WPO): L_g ← c_g·L_g, the gradients scaled by c_g (for WPO c_g = w(y_c)·w(y_r), from rpo::wpo_weights in
+// rpo/token_weighting.hpp). The weight comes from outside the group, so it is not a composition either.
+// @sa docs/methods.md#batchwise, docs/methods.md#evaluate_weighted
 #pragma once
 
 #include <algorithm>
@@ -120,6 +124,18 @@ struct aot {
 template <Scalar T = double, ErrorPolicy P = errors::throw_on_error>
 T evaluate_aot(const aot& l, const batch_input<T>& in, const batch_output<T>& out = {},
                reduction how = reduction::mean(), P policy = {});
+
+/// rpo::evaluate with a constant weight per group (LOSSES.md §1.16, WPO's L_i ← L_i·w(y_c,i)·w(y_r,i)): the reduced
+/// loss of c_g·L_g over the groups, and gradients c_g·∂L_g/∂logp (and ∂/∂ref_logp), scaled by the reduction;
+/// `group_weights` (one per group, finite and ≥ 0) are constants, so no gradient flows through them. `mean()` is
+/// (1/G)·Σ_g c_g·L_g, as TRL's mean of the weighted losses (not normalised by Σ c_g). `out.group_loss` receives the
+/// weighted c_g·L_g. Nothing is clamped. Checks, before anything is written: everything rpo::evaluate checks, that
+/// `group_weights` has one entry per group (std::invalid_argument, also under errors::unchecked), and, under the
+/// error policy, that each weight is finite and ≥ 0 (std::domain_error naming group_weights[g]). All 1: rpo::evaluate.
+/// @sa docs/methods.md#evaluate_weighted
+template <LossLike L, Scalar T, ErrorPolicy P = errors::throw_on_error>
+T evaluate_weighted(const L& l, const batch_input<T>& in, std::type_identity_t<std::span<const T>> group_weights,
+                    const batch_output<T>& out = {}, reduction how = reduction::mean(), P policy = {});
 
 // ===========================================================================================================
 // Implementations
@@ -343,6 +359,68 @@ T evaluate_aot(const aot& l, const batch_input<T>& in, const batch_output<T>& ou
     } else {
       put(out.grad_logp, 2 * i, out.grad_logp, 2 * i + 1, d);           // u_i = logp_c,i − logp_r,i
       put(out.grad_ref_logp, 2 * j, out.grad_ref_logp, 2 * j + 1, -d);  // u_ref,j = ref_c,j − ref_r,j
+    }
+  }
+  return static_cast<T>(total * scale);
+}
+
+template <LossLike L, Scalar T, ErrorPolicy P>
+T evaluate_weighted(const L& l, const batch_input<T>& in, std::type_identity_t<std::span<const T>> group_weights,
+                    const batch_output<T>& out, reduction how, P policy) {
+  constexpr const char* who = "rpo::evaluate_weighted";
+  constexpr T nan = std::numeric_limits<T>::quiet_NaN();
+  if (!detail::check_loss_parameters(l, policy)) return nan;
+  // rpo::evaluate's shape checks (sizes, offsets, outputs, the reduction), to know G before the weights are read.
+  constexpr detail::loss_shape shape = detail::shape_of<L>();
+  const auto sp = detail::shape_policy(policy);
+  const std::int64_t groups = detail::check_batch_shape(shape, in, out, how, sp);
+  if (groups < 0) return nan;
+  const auto g_count = static_cast<std::size_t>(groups);
+  if (group_weights.size() != g_count) {
+    detail::fail(sp, errc::invalid_argument,
+                 std::string(who) + ": group_weights has " + std::to_string(group_weights.size()) +
+                     " entries but the batch has " + std::to_string(g_count) + " groups (one weight per group)");
+    return nan;
+  }
+  if constexpr (!std::is_same_v<P, errors::unchecked>) {
+    for (std::size_t g = 0; g < g_count; ++g) {
+      const T c = group_weights[g];
+      if (is_finite(c) && c >= T(0)) continue;
+      detail::fail(policy, errc::domain_error,
+                   detail::rule_message(who, "group_weights[" + std::to_string(g) + "]", "must be finite and >= 0",
+                                        static_cast<double>(c)));
+      return nan;
+    }
+  }
+
+  // The unweighted per-group losses and gradients (reduction::sum(): no scaling yet), written straight into `out`;
+  // rpo::evaluate checks every value before it writes anything.
+  std::vector<T> group_loss(g_count);
+  const T unweighted = evaluate(l, in, batch_output<T>{group_loss, out.grad_logp, out.grad_ref_logp},
+                                reduction::sum(), policy);
+  if constexpr (std::is_same_v<P, errors::report>) {  // it failed, reported, and wrote nothing
+    if (unweighted != unweighted && policy.out != nullptr && !policy.out->ok()) return nan;
+  } else {
+    (void)unweighted;
+  }
+
+  // c_g·L_g, and each response's gradient times c_g·scale (LOSSES.md §1.16: ∂(cL)/∂logp = c·∂L/∂logp).
+  const double scale = detail::reduction_scale(how, g_count);
+  const std::int64_t fixed = shape.group_size;
+  double total = 0;  // in double also for float batches
+  for (std::size_t g = 0; g < g_count; ++g) {
+    const double c = static_cast<double>(group_weights[g]);
+    const double weighted = c * static_cast<double>(group_loss[g]);
+    total += weighted;
+    if (!out.group_loss.empty()) out.group_loss[g] = static_cast<T>(weighted);
+    const auto first = static_cast<std::size_t>(in.offsets.empty() ? static_cast<std::int64_t>(g) * fixed : in.offsets[g]);
+    const auto last = static_cast<std::size_t>(in.offsets.empty() ? static_cast<std::int64_t>(g + 1) * fixed
+                                                                   : in.offsets[g + 1]);
+    const double factor = c * scale;
+    for (std::size_t i = first; i < last; ++i) {
+      if (!out.grad_logp.empty()) out.grad_logp[i] = static_cast<T>(static_cast<double>(out.grad_logp[i]) * factor);
+      if (!out.grad_ref_logp.empty())
+        out.grad_ref_logp[i] = static_cast<T>(static_cast<double>(out.grad_ref_logp[i]) * factor);
     }
   }
   return static_cast<T>(total * scale);

@@ -1,23 +1,34 @@
 // rpo/token_weighting.hpp — token-level weightings that a sequence log-prob cannot carry: LD-DPO's
-// length-desensitised sequence log-probs and their chain rule.
+// length-desensitised sequence log-probs and their chain rule, and WPO's per-response weights from the logits.
 //
-// Public names: rpo::length_desensitized_logp, rpo::length_desensitized_logp_backward.
+// Public names: rpo::length_desensitized_logp, rpo::length_desensitized_logp_backward, rpo::wpo_weights.
 // LOSSES.md §1.17 (LD-DPO; Liu et al., arXiv 2409.06411): for a pair (chosen, rejected) with n_c and n_r response
 // tokens and n_min = min(n_c, n_r), each response's sequence log-prob becomes
 //   logp̃ = Σ_{k ≤ n_min} log π_k + α·Σ_{k > n_min} log π_k,   α ∈ [0, 1],
 // where k counts the response tokens (mask ≠ 0) in order; the same for the reference. Any loss is then evaluated on
 // logp̃ and ref̃ (rpo::evaluate). The chain rule: ∂L/∂log π_k = ∂L/∂logp̃ for k ≤ n_min, α·∂L/∂logp̃ for k > n_min.
 // The spec-level presets see sequence log-probs only, so LD-DPO is this token-layer reduction followed by any preset.
-// @sa docs/token.md#length_desensitized_logp
+//
+// LOSSES.md §1.16 (WPO; Zhou et al., arXiv 2406.11827, Eq. 2; TRL's `use_weighting`): the weight of a response is
+//   w(y) = exp((1/|y|)·Σ_t [log π_t − log Σ_v π(v|·)²]),   log Σ_v π_v² = logsumexp(2z) − 2·logsumexp(z),
+// a constant of the objective (no gradient). It is computed from the logits in one streamed pass per response row
+// (online max, Σ e^{z−m} and Σ e^{2(z−m)}); the loss of pair i is then weighted by w(y_c,i)·w(y_r,i) with
+// rpo::evaluate_weighted (rpo/batchwise.hpp).
+// @sa docs/token.md#length_desensitized_logp, docs/token.md#wpo_weights
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "rpo/concepts.hpp"
+#include "rpo/config.hpp"
+#include "rpo/detail/vexp.hpp"
 #include "rpo/errors.hpp"
 #include "rpo/token.hpp"
 
@@ -47,6 +58,18 @@ template <Scalar T, ErrorPolicy P = errors::throw_on_error>
 void length_desensitized_logp_backward(std::type_identity_t<std::span<const T>> grad_logp,
                                        std::span<const std::uint8_t> mask, token_shape shape, double alpha,
                                        std::type_identity_t<std::span<T>> grad_token_logp, P policy = {});
+
+/// WPO's weight of each response (LOSSES.md §1.16; Zhou et al., arXiv 2406.11827, Eq. 2), into `weight` (S entries):
+/// w(y_s) = exp((1/n_s)·Σ_t m_t·[log π(y_t|·) − log Σ_v π(v|·)²]) with log Σ_v π_v² = logsumexp(2z) − 2·logsumexp(z)
+/// over the logits z of position t. A constant of the objective: no gradient flows through it. One streamed pass
+/// over each response row (the running max m, Σ e^{z−m} and Σ e^{2(z−m)}, rescaled when m grows), so logits of any
+/// finite magnitude are fine; sums in double. 0 ≤ w ≤ V (π_t/Σπ² ≤ V·π_t; 0 only by underflow). Weight a pair's
+/// loss by w(y_c)·w(y_r) with rpo::evaluate_weighted; nothing is clamped (legacy TRL clamped that product at 1).
+/// Checks, before anything is written: as token_logp (shape, sizes, target ids: std::invalid_argument), `weight` has
+/// S entries, and, under the error policy, std::domain_error for an empty response (its mean is undefined) and for
+/// a non-finite token log-prob.  @sa docs/token.md#wpo_weights
+template <Scalar T, ErrorPolicy P = errors::throw_on_error>
+void wpo_weights(const token_logits<T>& in, std::type_identity_t<std::span<T>> weight, P policy = {});
 
 // ===========================================================================================================
 // Implementations
@@ -78,6 +101,59 @@ inline std::int64_t pair_min_length(std::span<const std::uint8_t> mask, std::int
   const std::int64_t first = s - s % 2;
   const std::int64_t a = response_length(mask, first, tokens), b = response_length(mask, first + 1, tokens);
   return a < b ? a : b;
+}
+
+/// One streamed pass over a row of logits x (n entries): the row's log π(y|·) = x_y − m − log s₁ and
+/// log π_y − log Σ_v π_v² = x_y − m + log s₁ − log s₂, where m = max x, s₁ = Σ e^{x−m}, s₂ = Σ e^{2(x−m)}
+/// (LOSSES.md §1.16: log Σ π² = logsumexp(2x) − 2·logsumexp(x) = log s₂ − 2·log s₁). Per block of 2048 (in L1):
+/// its max b, then s₁ ← s₁·e^{m−b}, s₂ ← s₂·e^{2(m−b)} when b exceeds the running max, then e = e^{x−m} ≤ 1 and
+/// e² added (one exponential per logit; every exponent ≤ 0, so nothing overflows; s₁, s₂ ≥ 1 once the max is
+/// seen). NaN or +inf in the row, or x_y = −inf, gives a non-finite log π.
+struct wpo_row {
+  double logp;      ///< log π(y|·)
+  double adjusted;  ///< log π(y|·) − log Σ_v π(v|·)²
+};
+template <class T> wpo_row wpo_row_terms(const T* x, std::int64_t n, std::int64_t y) noexcept {
+  using V = simd<T>;
+  constexpr std::int64_t block = 2048;
+  constexpr std::int64_t w = V::lanes;
+  constexpr T minus_inf = -std::numeric_limits<T>::infinity();
+  T m = minus_inf;
+  double s1 = 0, s2 = 0;
+  for (std::int64_t b = 0; b < n; b += block) {
+    const std::int64_t len = n - b < block ? n - b : block;
+    const T* p = x + b;
+    const std::int64_t full = len - len % w;
+    typename V::vec vm = V::splat(minus_inf);
+    for (std::int64_t i = 0; i < full; i += w) vm = V::max(vm, V::load(p + i));
+    T bm = V::reduce_max(vm);
+    for (std::int64_t i = full; i < len; ++i) bm = p[i] > bm ? p[i] : bm;
+    if (bm > m) {
+      const double shrink = std::exp(static_cast<double>(m) - static_cast<double>(bm));  // 0 while m = −inf
+      s1 *= shrink;
+      s2 *= shrink * shrink;
+      m = bm;
+    }
+    if (!(m > minus_inf)) continue;  // all −inf so far (or NaN only): nothing to add yet
+    const typename V::vec vmax = V::splat(m);
+    typename V::vec a1 = V::splat(T(0)), a2 = V::splat(T(0));
+    for (std::int64_t i = 0; i < full; i += w) {
+      RPO_DETAIL_PREFETCH(p + block + i);
+      const typename V::vec e = V::exp_nonpositive(V::load(p + i) - vmax);
+      a1 += e;
+      a2 += e * e;
+    }
+    if (full < len) {
+      const typename V::vec e =
+          V::exp_nonpositive(V::load_partial(p + full, static_cast<int>(len - full), minus_inf) - vmax);
+      a1 += e;
+      a2 += e * e;
+    }
+    s1 += V::reduce_sum(a1);
+    s2 += V::reduce_sum(a2);
+  }
+  const double top = static_cast<double>(x[y]) - static_cast<double>(m), log_s1 = std::log(s1);
+  return {top - log_s1, top + log_s1 - std::log(s2)};
 }
 
 }  // namespace detail
@@ -128,6 +204,52 @@ void length_desensitized_logp_backward(std::type_identity_t<std::span<const T>> 
       }
       grad_token_logp[i] = k++ < n_min ? head : tail;
     }
+  }
+}
+
+template <Scalar T, ErrorPolicy P>
+void wpo_weights(const token_logits<T>& in, std::type_identity_t<std::span<T>> weight, P policy) {
+  constexpr const char* who = "rpo::wpo_weights";
+  const auto sp = detail::shape_policy(policy);
+  if (!detail::check_token_logits(who, in, sp)) return;
+  const token_shape& shape = in.shape;
+  if (!detail::has_size(sp, who, "weight", weight.size(), shape.sequences,
+                        "must have sequences = " + std::to_string(shape.sequences)))
+    return;
+  if constexpr (!std::is_same_v<P, errors::unchecked>) {
+    for (std::int64_t s = 0; s < shape.sequences; ++s)
+      if (detail::response_length(in.mask, s, shape.tokens) == 0)
+        return void(detail::fail(policy, errc::domain_error,
+                                 detail::empty_response(who, s, "and its weight, a mean over its response tokens, is undefined")));
+  }
+
+  // One pass over each response row: log π_t and log π_t − log Σ_v π_v² (masked rows are not read).
+  const std::int64_t rows = shape.sequences * shape.tokens, v = shape.vocab;
+  std::vector<double> logp(static_cast<std::size_t>(rows), 0.0), adjusted(static_cast<std::size_t>(rows), 0.0);
+  const T* logits = in.logits.data();
+  const std::int64_t* target = in.target.data();
+  const std::uint8_t* mask = in.mask.empty() ? nullptr : in.mask.data();
+  RPO_DETAIL_PARALLEL_FOR
+  for (std::int64_t r = 0; r < rows; ++r) {
+    if (mask != nullptr && mask[r] == 0) continue;
+    const detail::wpo_row t = detail::wpo_row_terms(logits + r * v, v, target[r]);
+    logp[static_cast<std::size_t>(r)] = t.logp;
+    adjusted[static_cast<std::size_t>(r)] = t.adjusted;
+  }
+  if constexpr (!std::is_same_v<P, errors::unchecked>) {
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const double lp = logp[static_cast<std::size_t>(r)];
+      if (std::isfinite(lp)) continue;  // masked rows hold 0
+      return void(detail::fail(policy, errc::domain_error, detail::nonfinite_token_message(who, r, shape.tokens, lp)));
+    }
+  }
+
+  // w(y_s) = exp(mean over the response tokens), LOSSES.md §1.16; the mean is ≤ log V, so exp cannot overflow.
+  for (std::int64_t s = 0; s < shape.sequences; ++s) {
+    double sum = 0;
+    for (std::int64_t t = 0; t < shape.tokens; ++t) sum += adjusted[static_cast<std::size_t>(s * shape.tokens + t)];
+    const std::int64_t n = detail::response_length(in.mask, s, shape.tokens);
+    weight[static_cast<std::size_t>(s)] = static_cast<T>(std::exp(sum / static_cast<double>(n)));
   }
 }
 
