@@ -1,7 +1,7 @@
 // rpo/detail/vexp.hpp — a vectorised exponential for the token kernels of rpo/token.hpp (internal).
 //
-// Internal names: rpo::detail::simd<T> (a native-width vector of float or double: load, store, splat, select,
-// max, horizontal sum) and rpo::detail::simd<T>::exp.
+// Internal names: rpo::detail::simd<T> (a native-width vector of float or double: load, store, streaming store,
+// splat, select, max, horizontal sum) and rpo::detail::simd<T>::exp.
 // Why our own: the fused log-softmax pass evaluates two exponentials per logit, and on a CPU with AVX-512 or AVX2
 // that, not memory, is what limits it; std::exp is scalar and Eigen's generic .exp() reaches about half of the
 // bandwidth floor. The core needs nothing but the standard library (DESIGN.md), so this uses GCC/Clang vector
@@ -23,6 +23,15 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+
+// Streaming (non-temporal) stores where the vector extensions target x86 with SSE2 or wider.
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(RPO_NO_VECTOR_EXTENSIONS) && \
+    (defined(__x86_64__) || defined(__i386__)) && defined(__SSE2__)
+#  include <immintrin.h>
+#  define RPO_DETAIL_STREAMING_STORES 1
+#else
+#  define RPO_DETAIL_STREAMING_STORES 0
+#endif
 
 namespace rpo::detail {
 
@@ -75,6 +84,30 @@ template <class T> struct simd {
     return v;
   }
   static void store(T* p, vec v) noexcept { std::memcpy(p, &v, sizeof v); }
+  /// Whether stream() bypasses the cache on this target (x86 with SSE2: a non-temporal store).
+  static constexpr bool streams = RPO_DETAIL_STREAMING_STORES;
+  /// Stores v at p, which must be aligned to simd_bytes, without first reading the cache line that holds it (a
+  /// non-temporal store, where `streams`; a plain store elsewhere). For an output that is written once and not read
+  /// again soon: it saves the read for ownership, a third of the traffic of a pass that reads x and writes y.
+  /// stream_fence() must follow before the stored values are read or written again.
+  static void stream(T* p, vec v) noexcept {
+#if RPO_DETAIL_STREAMING_STORES
+    if constexpr (sizeof(T) == 4 && simd_bytes == 64) _mm512_stream_ps(p, v);
+    else if constexpr (sizeof(T) == 8 && simd_bytes == 64) _mm512_stream_pd(p, v);
+    else if constexpr (sizeof(T) == 4 && simd_bytes == 32) _mm256_stream_ps(p, v);
+    else if constexpr (sizeof(T) == 8 && simd_bytes == 32) _mm256_stream_pd(p, v);
+    else if constexpr (sizeof(T) == 4) _mm_stream_ps(p, v);
+    else _mm_stream_pd(p, v);
+#else
+    store(p, v);
+#endif
+  }
+  /// Orders the stream() stores of this thread before its later loads and stores.
+  static void stream_fence() noexcept {
+#if RPO_DETAIL_STREAMING_STORES
+    _mm_sfence();
+#endif
+  }
   /// The first n < lanes entries of p, the others `fill`.
   static vec load_partial(const T* p, int n, T fill) noexcept {
     vec v = splat(fill);
@@ -160,6 +193,9 @@ template <class T> struct simd {
   static vec splat(T x) noexcept { return x; }
   static vec load(const T* p) noexcept { return *p; }
   static void store(T* p, vec v) noexcept { *p = v; }
+  static constexpr bool streams = false;
+  static void stream(T* p, vec v) noexcept { *p = v; }
+  static void stream_fence() noexcept {}
   static vec load_partial(const T* p, int n, T fill) noexcept { return n > 0 ? *p : fill; }
   static void store_partial(T* p, vec v, int n) noexcept {
     if (n > 0) *p = v;
