@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "rpo/concepts.hpp"
 #include "rpo/config.hpp"
@@ -110,17 +111,31 @@ template <Scalar T> struct logistic_parts {
   RPO_HD constexpr softplus_pair softpluses() const noexcept {
     RPO_USING_STD(log1p)
     const T l = log1p(e);
-    return x >= T(0) ? softplus_pair{x + l, l} : softplus_pair{l, -x + l};
+    if constexpr (std::is_floating_point_v<T>) {
+      // Both sides and a select, not a branch on the sign (random signs mispredict): 0 + l is l, bit for bit.
+      const bool positive = x >= T(0);
+      return {(positive ? x : T(0)) + l, (positive ? T(0) : -x) + l};
+    } else {
+      return x >= T(0) ? softplus_pair{x + l, l} : softplus_pair{l, -x + l};
+    }
   }
 };
 template <Scalar T> RPO_HD constexpr logistic_parts<T> logistic_of(T x) noexcept {
-  RPO_USING_STD(exp)
-  if (x >= T(0)) {
-    const T e = exp(-x);
-    return {x, e, T(1) / (T(1) + e), e / (T(1) + e)};
+  RPO_USING_STD(exp) RPO_USING_STD(fabs)
+  if constexpr (std::is_floating_point_v<T>) {
+    // e^{−|x|} is e^{−x} for x ≥ 0 and e^{x} below, the same bits as the branches below; the two quotients are
+    // selected, not branched to. A user scalar keeps the branches: its |x| need not differentiate as wanted at 0.
+    const T e = exp(-fabs(x)), big = T(1) / (T(1) + e), small = e / (T(1) + e);
+    const bool positive = x >= T(0);
+    return {x, e, positive ? big : small, positive ? small : big};
+  } else {
+    if (x >= T(0)) {
+      const T e = exp(-x);
+      return {x, e, T(1) / (T(1) + e), e / (T(1) + e)};
+    }
+    const T e = exp(x);
+    return {x, e, e / (T(1) + e), T(1) / (T(1) + e)};
   }
-  const T e = exp(x);
-  return {x, e, e / (T(1) + e), T(1) / (T(1) + e)};
 }
 
 /// σ(a) − σ(b) from the parts of a and b (rpo::sigmoid_difference's regimes).
