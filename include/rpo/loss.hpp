@@ -330,9 +330,9 @@ template <Scalar T> constexpr bool all_valid(const T* x, std::int64_t n, bool po
     for (std::int64_t i = 0; i < n; ++i) bad |= static_cast<U>(static_cast<U>((std::bit_cast<U>(x[i]) & mask) - low) >= limit);
     return bad == 0;
   } else {
-    bool valid = true;
-    for (std::int64_t i = 0; i < n; ++i) valid = valid & is_finite(x[i]) & (!positive | (x[i] > T(0)));
-    return valid;
+    for (std::int64_t i = 0; i < n; ++i)
+      if (!(is_finite(x[i]) && (!positive || x[i] > T(0)))) return false;
+    return true;
   }
 }
 
