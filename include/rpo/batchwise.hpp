@@ -1,19 +1,23 @@
-// rpo/batchwise.hpp — losses whose value depends on the whole batch, not on one group at a time: KTO and AOT; and
-// any loss with a per-group weight that comes from outside the group (WPO).
+// rpo/batchwise.hpp — losses whose value depends on the whole batch, not on one group at a time: KTO, AOT and γ-PO;
+// and any loss with a per-group weight that comes from outside the group (WPO).
 //
 // Public names: rpo::kto, rpo::kto_input, rpo::kto_output, rpo::kto_reference_point, rpo::evaluate_kto,
-//               rpo::aot, rpo::evaluate_aot, rpo::evaluate_weighted.
-// Implements LOSSES.md §2.3 (KTO) and §1.10 (AOT, paired and unpaired). Neither is an rpo::Composition, and neither
-// can be one: rpo::evaluate hands a loss one group at a time, and these two need the batch.
+//               rpo::aot, rpo::evaluate_aot,
+//               rpo::gamma_po, rpo::gamma_po_gaps, rpo::evaluate_gamma_po, rpo::gamma_po_optimizer,
+//               rpo::gamma_po_margins, rpo::evaluate_weighted.
+// Implements LOSSES.md §2.3 (KTO), §1.10 (AOT, paired and unpaired) and §4.6 (γ-PO). None is an rpo::Composition,
+// and none can be one: rpo::evaluate hands a loss one group at a time, and these need the batch.
 //   * KTO takes unpaired responses, each with a desirable/undesirable label, and puts a Kahneman–Tversky value
 //     function on each response's own log-ratio around a reference point z0, a statistic of the whole (global)
 //     batch on mismatched pairs. It is not a function of a pair's gap (LOSSES.md §0.4's criterion: not invariant to
 //     r_π(y) → r_π(y) + c(x)), and its "group" would be one labelled response.
 //   * AOT sorts the batch's margins (or log-ratios) and pairs them by rank, so each term mixes different pairs: the
 //     loss of a pair does not exist, only the loss of a rank.
-// Both are entry points beside rpo::evaluate with its conventions: spans in, the reduced loss out, gradients of the
+//   * γ-PO is DPO (or SimPO) with a margin per pair; the margins are optimised over the batch's gaps and a queue of
+//     past gaps carried across steps (rpo::gamma_po_margins), then enter the loss as constants.
+// All are entry points beside rpo::evaluate with its conventions: spans in, the reduced loss out, gradients of the
 // reduced loss, the same reductions (rpo::reduction) and error policies, every check before anything is written,
-// float batches summed in double. Neither has a spec name, so rpo-eval and the Python module (which evaluate one
+// float batches summed in double. None has a spec name, so rpo-eval and the Python module (which evaluate one
 // group at a time through the registry) do not offer them.
 // rpo::evaluate_weighted is rpo::evaluate with a constant weight per group, for the weighting of LOSSES.md §1.16
 // (WPO): L_g ← c_g·L_g, the gradients scaled by c_g (for WPO c_g = w(y_c)·w(y_r), from rpo::wpo_weights in
@@ -22,12 +26,15 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <limits>
 #include <span>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "rpo/batch.hpp"
@@ -136,6 +143,122 @@ T evaluate_aot(const aot& l, const batch_input<T>& in, const batch_output<T>& ou
 template <LossLike L, Scalar T, ErrorPolicy P = errors::throw_on_error>
 T evaluate_weighted(const L& l, const batch_input<T>& in, std::type_identity_t<std::span<const T>> group_weights,
                     const batch_output<T>& out = {}, reduction how = reduction::mean(), P policy = {});
+
+/// γ-PO (Sun et al. 2025, arXiv 2506.03690, ACL 2025 Findings; reference code sunjie279/gammaPO): DPO or SimPO with a
+/// target margin γ_i per pair, a constant of the objective (no gradient) chosen over the batch by
+/// rpo::gamma_po_margins. With γ_0 = gamma_beta_ratio·β and x_i the argument of the sigmoid:
+///   γ-DPO (`simpo = false`): L_i = −log σ(a_i − (γ_i − γ_0)) = softplus(−x_i), a_i = β(ℓ_c − ℓ_r), ℓ = logp − ref_logp;
+///     ∂L/∂logp_c = −β·σ(−x_i) = −∂L/∂logp_r, ∂L/∂ref_logp = −∂L/∂logp;
+///   γ-SimPO (`simpo = true`): L_i = softplus(−x_i), x_i = a_i − γ_i, a_i = β(logp_c/n_c − logp_r/n_r), no reference;
+///     ∂L/∂logp_c = −β·σ(−x_i)/n_c, ∂L/∂logp_r = +β·σ(−x_i)/n_r.
+/// Margins all equal to γ_0 give rpo::dpo with the same β (γ-SimPO: rpo::simpo with gamma = γ_0) to the last bit.
+/// LOSSES.md §4.6.  @sa docs/methods.md#gamma_po
+struct gamma_po {
+  double beta = 0.1;              ///< β > 0 (DPO's 0.1; γ-SimPO's released configurations use 2.5 and 10)
+  double gamma_beta_ratio = 0.5;  ///< γ_0/β ≥ 0 (our choice; the released configurations use 0.15 to 0.5)
+  bool simpo = false;             ///< false: γ-DPO (reads logp, ref_logp); true: γ-SimPO (reads logp, length)
+  /// γ_0 = gamma_beta_ratio·β, the mean margin (computed in double).
+  constexpr double gamma_0() const noexcept { return gamma_beta_ratio * beta; }
+  /// β finite and > 0; gamma_beta_ratio finite and ≥ 0.
+  constexpr parameter_error check() const noexcept {
+    if (auto e = require_positive("beta", beta)) return e;
+    return require_nonnegative("gamma_beta_ratio", gamma_beta_ratio);
+  }
+};
+
+/// Writes the B policy gaps g_i = a_i of `in`'s pairs into `gaps` (B entries): β(ℓ_c − ℓ_r) for γ-DPO,
+/// β(logp_c/n_c − logp_r/n_r) for γ-SimPO, the same expressions rpo::evaluate_gamma_po uses. They are what
+/// rpo::gamma_po_margins::compute takes, as constants. Checks as rpo::evaluate_gamma_po (parameters, shape, finite
+/// inputs, lengths > 0), before anything is written; returns false after a failure.  LOSSES.md §4.6.
+/// @sa docs/methods.md#gamma_po
+template <Scalar T = double, ErrorPolicy P = errors::throw_on_error>
+bool gamma_po_gaps(const gamma_po& l, const batch_input<T>& in, std::span<std::type_identity_t<T>> gaps,
+                   P policy = {});
+
+/// Evaluates γ-PO on the B pairs of `in` (rpo::evaluate's fixed pairs: chosen, rejected, chosen, ...; offsets, if
+/// given, must make every group a pair) with the margins γ_i given, one per pair (normally from
+/// rpo::gamma_po_margins). γ-DPO reads logp and ref_logp, γ-SimPO logp and length. Writes the per-pair losses and the
+/// gradients of the reduced loss (none through the margins), returns the reduced loss (mean(): over the B pairs).
+/// Checks, under the error policy and before anything is written: the parameters, rpo::evaluate's shape and value
+/// checks, that `margins` has B entries (also under errors::unchecked) and that each is finite.  LOSSES.md §4.6.
+/// @sa docs/methods.md#gamma_po
+template <Scalar T = double, ErrorPolicy P = errors::throw_on_error>
+T evaluate_gamma_po(const gamma_po& l, const batch_input<T>& in, std::span<const std::type_identity_t<T>> margins,
+                    const batch_output<T>& out = {}, reduction how = reduction::mean(), P policy = {});
+
+/// The settings of γ-PO's margin optimiser (rpo::gamma_po_margins) that LOSSES.md §4.6 leaves open. Each default is
+/// that of the reference code (scripts/xpo_trainer.py and scripts/simpo_trainer.py of sunjie279/gammaPO, read at
+/// commit 72d4263), except where a comment says "our choice".  @sa docs/methods.md#gamma_po_margins
+struct gamma_po_optimizer {
+  double tau = 10.0;           ///< τ > 0, the weight of KL(p‖uniform) (our choice: the released configurations use 3 to 20)
+  int iterations = 20;         ///< ≥ 1: γ = γ_0·n·p is evaluated this many times, with one EG update of p in between
+  double step = 0.0;           ///< the EG step size η > 0, or 0 for the reference's min(0.5/τ, 1)
+  double epsilon = 1e-10;      ///< ε ≥ 0 in the KL term's log(n(p + ε)) (the reference's 1e-10; 0 gives the plain KL)
+  std::size_t capacity = 2048; ///< the FIFO queue of past gaps holds at most this many (LOSSES.md's 2048)
+  std::size_t opt_size = 256;  ///< n = B + min(queue size, opt_size − B) gaps take part in one optimisation (256)
+  std::uint64_t seed = 0x9e3779b97f4a7c15;  ///< the seed of the queue sample (our choice; the reference uses Python's random)
+  /// The EG step actually taken: `step`, or min(0.5/τ, 1) when it is 0.
+  constexpr double step_size() const noexcept { return step > 0 ? step : (0.5 / tau < 1 ? 0.5 / tau : 1.0); }
+  /// τ finite and > 0; iterations ≥ 1; step finite and ≥ 0; ε finite and ≥ 0.
+  constexpr parameter_error check() const noexcept {
+    if (auto e = require_positive("tau", tau)) return e;
+    if (iterations < 1) return {"iterations", "must be >= 1", static_cast<double>(iterations)};
+    if (auto e = require_nonnegative("step", step)) return e;
+    return require_nonnegative("epsilon", epsilon);
+  }
+};
+
+/// γ-PO's margin optimiser (LOSSES.md §4.6), with its state: a first-in-first-out queue of past gaps. Each call of
+/// compute(gaps, margins) takes the B current gaps g_i (constants) and:
+///   1. draws m = min(queue size, opt_size − B) past gaps from the queue, uniformly without replacement (none when
+///      B ≥ opt_size); the optimisation runs over the n = m + B gaps;
+///   2. starts from the uniform p = 1/n and runs exponentiated-gradient descent on
+///      f(p) = (1/n)·Σ_j softplus(γ_j − g_j) + τ·Σ_j (p_j + ε)·log(n(p_j + ε)),  γ_j = γ_0·n·p_j
+///      (= (1/n)Σ −log σ(g_j − γ_j) + τ·KL(p‖uniform) at ε = 0): p_j ← p_j·e^{−η·∂f/∂p_j}/Σ_k p_k·e^{−η·∂f/∂p_k},
+///      ∂f/∂p_j = γ_0·σ(γ_j − g_j) + τ(1 + log(n(p_j + ε))), evaluating γ `iterations` times (iterations − 1 updates);
+///   3. writes γ_i = γ_0·n·p_i of the B current gaps, then pushes them into the queue (dropping the oldest past
+///      `capacity`).
+/// Pairs with larger gaps get larger margins. The queue's gaps take part in the optimisation (they share p and n);
+/// only the current pairs' margins are returned. Not a policy: it owns memory and changes on every call. Sums are in
+/// double; float gaps are widened.  @sa docs/methods.md#gamma_po_margins
+class gamma_po_margins {
+ public:
+  /// An optimiser for the loss `l` (its γ_0) with the settings `opt`; the queue starts empty.
+  explicit gamma_po_margins(const gamma_po& l = {}, const gamma_po_optimizer& opt = {}) noexcept;
+
+  /// Computes the margins of the B gaps into `margins` (B entries), then pushes the gaps into the queue. Checks, under
+  /// the error policy and before anything is written or pushed: the parameters, that `margins` has B entries (also
+  /// under errors::unchecked), that every gap is finite. Returns false after a failure (the queue is then unchanged).
+  template <Scalar T, ErrorPolicy P = errors::throw_on_error>
+  bool compute(std::span<const std::type_identity_t<T>> gaps, std::span<T> margins, P policy = {});
+  /// The same, for a std::vector or other contiguous range of double.
+  template <ErrorPolicy P = errors::throw_on_error>
+  bool compute(std::span<const double> gaps, std::span<double> margins, P policy = {}) {
+    return compute<double, P>(gaps, margins, policy);
+  }
+
+  /// The queue, oldest first.
+  const std::deque<double>& queue() const noexcept { return queue_; }
+  /// Pushes gaps into the queue without optimising (e.g. to seed it, as the reference seeds its own with 8 draws of a
+  /// standard normal); values are not checked.
+  void push(std::span<const double> gaps);
+  /// Empties the queue.
+  void clear() noexcept { queue_.clear(); }
+  /// The loss whose γ_0 is used.
+  const gamma_po& loss_settings() const noexcept { return loss_; }
+  /// The optimiser's settings.
+  const gamma_po_optimizer& settings() const noexcept { return opt_; }
+
+ private:
+  gamma_po loss_;
+  gamma_po_optimizer opt_;
+  std::deque<double> queue_;
+  std::uint64_t state_;  // splitmix64
+  std::vector<double> work_gaps_, work_p_, work_logw_;
+  std::vector<std::size_t> work_index_;
+  std::uint64_t next_random() noexcept;
+  std::size_t random_below(std::size_t bound) noexcept;
+};
 
 // ===========================================================================================================
 // Implementations
@@ -424,6 +547,209 @@ T evaluate_weighted(const L& l, const batch_input<T>& in, std::type_identity_t<s
     }
   }
   return static_cast<T>(total * scale);
+}
+
+// -----------------------------------------------------------------------------------------------------------
+// γ-PO
+// -----------------------------------------------------------------------------------------------------------
+
+namespace detail {
+
+/// The policy gap a of one pair of γ-PO and its partials in the pair's four inputs (the reward models'
+/// expressions: γ-DPO as reward::implicit, γ-SimPO as reward::reference_free_normalized, so that equal margins give
+/// rpo::dpo and rpo::simpo to the last bit).
+template <class T> struct gamma_po_gap_partials {
+  T gap;                ///< a = r_c − r_r
+  T d_chosen, d_rejected;          ///< ∂r_c/∂logp_c, ∂r_r/∂logp_r
+  T d_ref_chosen, d_ref_rejected;  ///< ∂r_c/∂ref_c, ∂r_r/∂ref_r (0 for γ-SimPO)
+};
+template <Scalar T>
+RPO_HD constexpr gamma_po_gap_partials<T> gamma_po_gap(const gamma_po& l, const T* logp, const T* ref_logp,
+                                                       const T* length, std::size_t c, std::size_t r) noexcept {
+  if (l.simpo) {
+    const T bc = T(l.beta) / length[c], br = T(l.beta) / length[r];
+    return {bc * logp[c] - br * logp[r], bc, br, T(0), T(0)};
+  }
+  const T b = T(l.beta);
+  return {b * (logp[c] - ref_logp[c]) - b * (logp[r] - ref_logp[r]), b, b, -b, -b};
+}
+
+/// The shape and value checks of rpo::evaluate_gamma_po and rpo::gamma_po_gaps: the parameters, rpo::evaluate's
+/// checks for fixed pairs reading logp and ref_logp (γ-DPO) or logp and length (γ-SimPO). Returns B, or −1.
+template <Scalar T, ErrorPolicy P>
+std::int64_t check_gamma_po_batch(const char* who, const gamma_po& l, const batch_input<T>& in,
+                                  const batch_output<T>& out, reduction how, const P& policy) {
+  if (!check_batchwise_parameters(who, l.check(), policy)) return -1;
+  const loss_shape shape{who, l.simpo ? (input::logp | input::length) : (input::logp | input::ref_logp), 2, 2,
+                         ranking::none};
+  const std::int64_t groups = check_batch_shape(shape, in, out, how, shape_policy(policy));
+  if (groups < 0) return -1;
+  const auto at = [](auto s) { return s.empty() ? nullptr : s.data(); };
+  const group_ref<T> everything{at(in.logp), at(in.ref_logp), at(in.length), at(in.reward),
+                                static_cast<std::int64_t>(in.logp.size())};
+  if (!check_group_values(shape, everything, 0, policy)) return -1;
+  return groups;
+}
+
+/// f(p) of rpo::gamma_po_margins over the n gaps g, f(p) = (1/n)·Σ_j softplus(γ_j − g_j) + τ·Σ_j (p_j + ε)·log(n(p_j +
+/// ε)) with γ_j = γ_0·n·p_j, and (into `grad`, if not empty) its partials ∂f/∂p_j = γ_0·σ(γ_j − g_j) + τ(1 + log(n(p_j
+/// + ε))). softplus(γ − g) = −log σ(g − γ) and σ(γ − g) come from one exponential (never log σ). In double.
+/// LOSSES.md §4.6.
+inline double gamma_po_objective(std::span<const double> g, std::span<const double> p, double gamma_0, double tau,
+                                 double epsilon, std::span<double> grad) {
+  const double n = static_cast<double>(g.size());
+  double fit = 0, kl = 0;
+  for (std::size_t j = 0; j < g.size(); ++j) {
+    const double gamma = gamma_0 * n * p[j];
+    const auto s = logistic_of(gamma - g[j]);
+    fit += s.softpluses().plus;
+    const double q = p[j] + epsilon, log_nq = std::log(n * q);
+    kl += q * log_nq;
+    if (!grad.empty()) grad[j] = gamma_0 * s.pos + tau * (1 + log_nq);
+  }
+  return fit / n + tau * kl;
+}
+
+}  // namespace detail
+
+template <Scalar T, ErrorPolicy P>
+bool gamma_po_gaps(const gamma_po& l, const batch_input<T>& in, std::span<std::type_identity_t<T>> gaps, P policy) {
+  constexpr const char* who = "rpo::gamma_po_gaps";
+  const std::int64_t groups = detail::check_gamma_po_batch(who, l, in, batch_output<T>{}, reduction::sum(), policy);
+  if (groups < 0) return false;
+  const auto pairs = static_cast<std::size_t>(groups);
+  if (gaps.size() != pairs)
+    return detail::fail(detail::shape_policy(policy), errc::invalid_argument,
+                        std::string(who) + ": gaps has " + std::to_string(gaps.size()) + " entries but must have " +
+                            std::to_string(pairs) + " (one per pair)");
+  for (std::size_t i = 0; i < pairs; ++i)
+    gaps[i] = detail::gamma_po_gap(l, in.logp.data(), in.ref_logp.data(), in.length.data(), 2 * i, 2 * i + 1).gap;
+  return true;
+}
+
+template <Scalar T, ErrorPolicy P>
+T evaluate_gamma_po(const gamma_po& l, const batch_input<T>& in, std::span<const std::type_identity_t<T>> margins,
+                    const batch_output<T>& out, reduction how, P policy) {
+  constexpr const char* who = "rpo::evaluate_gamma_po";
+  constexpr T nan = std::numeric_limits<T>::quiet_NaN();
+  // Parameters, rpo::evaluate's shape checks (sizes, offsets: every group a pair; outputs; the reduction) and value
+  // checks; then the margins: their size (guards memory: also under errors::unchecked), their values.
+  const std::int64_t groups = detail::check_gamma_po_batch(who, l, in, out, how, policy);
+  if (groups < 0) return nan;
+  const auto pairs = static_cast<std::size_t>(groups);
+  if (margins.size() != pairs) {
+    detail::fail(detail::shape_policy(policy), errc::invalid_argument,
+                 std::string(who) + ": margins has " + std::to_string(margins.size()) + " entries but must have " +
+                     std::to_string(pairs) + " (one per pair)");
+    return nan;
+  }
+  if (!detail::check_finite_values(who, "margins", margins, policy)) return nan;
+
+  // Pair i is responses 2i (chosen) and 2i + 1 (rejected), with or without offsets (they were checked to be pairs).
+  // x = a − (γ_i − γ_0) (γ-DPO) or a − γ_i (γ-SimPO); L = softplus(−x), ∂L/∂x = −σ(−x), one exponential.
+  // The shift γ_i − γ_0 is exactly 0 when γ_i == γ_0, so that x == a and the pair is rpo::dpo's to the last bit.
+  const T gamma_0 = static_cast<T>(l.gamma_0());
+  const double scale = detail::reduction_scale(how, pairs);
+  const auto scaled = [scale](T g) { return scale == 1 ? g : static_cast<T>(static_cast<double>(g) * scale); };
+  const auto put = [](std::span<T> s, std::size_t i, T g) {
+    if (!s.empty()) s[i] = g;
+  };
+  // Summed in double in chunks of rpo::evaluate's size, the chunk sums then added in order: the same sum as
+  // rpo::evaluate's, so that equal margins reproduce rpo::dpo's reduced loss to the last bit.
+  double total = 0;
+  for (std::size_t begin = 0; begin < pairs; begin += static_cast<std::size_t>(detail::groups_per_chunk)) {
+    const std::size_t end = std::min(pairs, begin + static_cast<std::size_t>(detail::groups_per_chunk));
+    double sum = 0;
+    for (std::size_t i = begin; i < end; ++i) {
+      const std::size_t c = 2 * i, r = 2 * i + 1;
+      const auto g = detail::gamma_po_gap(l, in.logp.data(), in.ref_logp.data(), in.length.data(), c, r);
+      const T x = l.simpo ? g.gap - margins[i] : g.gap - (margins[i] - gamma_0);
+      const auto p = rpo::detail::logistic_of(x);
+      const T value = p.softpluses().minus, d = -p.neg;  // ∂L/∂r_c = d, ∂L/∂r_r = −d
+      if (!out.group_loss.empty()) out.group_loss[i] = value;
+      sum += static_cast<double>(value);
+      put(out.grad_logp, c, scaled(d * g.d_chosen));
+      put(out.grad_logp, r, scaled(-d * g.d_rejected));
+      put(out.grad_ref_logp, c, scaled(d * g.d_ref_chosen));
+      put(out.grad_ref_logp, r, scaled(-d * g.d_ref_rejected));
+    }
+    total += sum;
+  }
+  return static_cast<T>(total * scale);
+}
+
+inline gamma_po_margins::gamma_po_margins(const gamma_po& l, const gamma_po_optimizer& opt) noexcept
+    : loss_(l), opt_(opt), state_(opt.seed) {}
+
+inline std::uint64_t gamma_po_margins::next_random() noexcept {  // splitmix64 (Steele, Lea, Flood 2014)
+  std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+inline std::size_t gamma_po_margins::random_below(std::size_t bound) noexcept {  // uniform on [0, bound), no bias
+  const std::uint64_t b = bound, threshold = (0 - b) % b;
+  std::uint64_t x = next_random();
+  while (x < threshold) x = next_random();
+  return static_cast<std::size_t>(x % b);
+}
+
+inline void gamma_po_margins::push(std::span<const double> gaps) {
+  if (opt_.capacity == 0) return;
+  for (const double g : gaps) {
+    queue_.push_back(g);
+    if (queue_.size() > opt_.capacity) queue_.pop_front();
+  }
+}
+
+template <Scalar T, ErrorPolicy P>
+bool gamma_po_margins::compute(std::span<const std::type_identity_t<T>> gaps, std::span<T> margins, P policy) {
+  constexpr const char* who = "rpo::gamma_po_margins";
+  if (!detail::check_batchwise_parameters(who, loss_.check(), policy) ||
+      !detail::check_batchwise_parameters(who, opt_.check(), policy))
+    return false;
+  const std::size_t b = gaps.size();
+  if (margins.size() != b)
+    return detail::fail(detail::shape_policy(policy), errc::invalid_argument,
+                        detail::size_message(who, "margins", margins.size(), "gaps", b));
+  if (!detail::check_finite_values(who, "gaps", gaps, policy)) return false;
+  if (b == 0) return true;
+
+  // 1. The optimisation set: m past gaps drawn without replacement (a partial Fisher–Yates shuffle of the queue's
+  //    indices), then the B current gaps; n = m + B.
+  const std::size_t room = opt_.opt_size > b ? opt_.opt_size - b : 0;
+  const std::size_t m = queue_.size() < room ? queue_.size() : room, n = m + b;
+  work_gaps_.resize(n);
+  work_index_.resize(queue_.size());
+  for (std::size_t k = 0; k < work_index_.size(); ++k) work_index_[k] = k;
+  for (std::size_t k = 0; k < m; ++k) {
+    std::swap(work_index_[k], work_index_[k + random_below(work_index_.size() - k)]);
+    work_gaps_[k] = queue_[work_index_[k]];
+  }
+  for (std::size_t i = 0; i < b; ++i) work_gaps_[m + i] = static_cast<double>(gaps[i]);
+
+  // 2. Exponentiated gradient from the uniform p, in log space: log w_j = log p_j − η·∂f/∂p_j, p = softmax(log w)
+  //    (the largest exponent is 0, so no exp overflows). γ is evaluated `iterations` times: iterations − 1 updates.
+  const double gamma_0 = loss_.gamma_0(), eta = opt_.step_size(), count = static_cast<double>(n);
+  work_p_.assign(n, 1.0 / count);
+  work_logw_.resize(n);
+  for (int it = 1; it < opt_.iterations; ++it) {
+    detail::gamma_po_objective(work_gaps_, work_p_, gamma_0, opt_.tau, opt_.epsilon, work_logw_);
+    double top = -std::numeric_limits<double>::infinity();
+    for (std::size_t j = 0; j < n; ++j) {
+      work_logw_[j] = std::log(work_p_[j]) - eta * work_logw_[j];
+      top = work_logw_[j] > top ? work_logw_[j] : top;
+    }
+    double total = 0;
+    for (std::size_t j = 0; j < n; ++j) total += (work_p_[j] = std::exp(work_logw_[j] - top));
+    for (double& q : work_p_) q /= total;
+  }
+
+  // 3. The current pairs' margins, then the queue.
+  for (std::size_t i = 0; i < b; ++i) margins[i] = static_cast<T>(gamma_0 * count * work_p_[m + i]);
+  push(std::span<const double>(work_gaps_).subspan(m));
+  return true;
 }
 
 }  // namespace rpo
