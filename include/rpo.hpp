@@ -1,6 +1,6 @@
 // rpo.hpp — the umbrella header: the scalar core, the four policy families, the composition, the presets, the
-// span batch layer, the batch-level losses KTO and AOT and per-group weights (rpo/batchwise.hpp), the token layer
-// (rpo/token.hpp) and its token weightings (rpo/token_weighting.hpp: LD-DPO, WPO).
+// span batch layer, the batch-level losses KTO, AOT and γ-PO and per-group weights (rpo/batchwise.hpp), the token
+// layer (rpo/token.hpp) and its token weightings (rpo/token_weighting.hpp: LD-DPO, WPO).
 // The Eigen and xtensor adaptors (rpo/eigen.hpp, rpo/xtensor.hpp) are included separately, so that this header needs
 // nothing but the standard library.
 // @sa docs/README.md
