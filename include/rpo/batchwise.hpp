@@ -187,8 +187,9 @@ T evaluate_gamma_po(const gamma_po& l, const batch_input<T>& in, std::span<const
                     const batch_output<T>& out = {}, reduction how = reduction::mean(), P policy = {});
 
 /// The settings of γ-PO's margin optimiser (rpo::gamma_po_margins) that LOSSES.md §4.6 leaves open. Each default is
-/// that of the reference code (scripts/xpo_trainer.py and scripts/simpo_trainer.py of sunjie279/gammaPO, read at
-/// commit 72d4263), except where a comment says "our choice".  @sa docs/methods.md#gamma_po_margins
+/// that of the reference code as read (scripts/xpo_trainer.py and scripts/simpo_trainer.py of sunjie279/gammaPO,
+/// commit 72d4263; rpo was never run against it), except where a comment says "our choice" (unverified against the
+/// reference code's behaviour).  @sa docs/methods.md#gamma_po_margins
 struct gamma_po_optimizer {
   double tau = 10.0;           ///< τ > 0, the weight of KL(p‖uniform) (our choice: the released configurations use 3 to 20)
   int iterations = 20;         ///< ≥ 1: γ = γ_0·n·p is evaluated this many times, with one EG update of p in between
