@@ -3,7 +3,7 @@
 //   rpo-eval --loss SPEC [--input F|-] [--output F|-]            one output line per input line
 //   rpo-eval --loss SPEC --check [--rtol R] [--atol A] [--input F] every mismatch with the expected fields
 //   rpo-eval --list                                              every loss with its parameters
-//   rpo-eval --list --markdown                                   the same as the Markdown table of docs/catalogue.md
+//   rpo-eval --list --markdown                                   the Markdown tables of docs/catalogue.md (+ no-spec methods)
 //
 // Input: one group per line, {"logp": [...], "ref_logp": [...], "length": [...], "reward": [...]}; fields the loss
 // does not read may be left out (and are ignored when present). Response 0 is the chosen one for label-based
@@ -27,6 +27,7 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include "rpo/batchwise.hpp"
 #include "rpo/spec.hpp"
 #include "rpo_eval_lines.hpp"
 
@@ -170,6 +171,73 @@ void list_markdown() {
   }
 }
 
+/// The catalogue's methods that have no spec, because a loss of one group cannot express them: their entry points,
+/// why they are outside, and their parameters with the defaults read from the library's own structs.
+struct entry_point_row {
+  const char* name;
+  const char* source;
+  const char* entry;
+  const char* why;
+  std::string parameters;
+  const char* libraries;
+};
+
+std::vector<entry_point_row> entry_point_rows() {
+  const auto param = [](const char* name, double value, const char* rule) {
+    return code(std::string(name) + " = " + shortest(value)) + ": " + rule;
+  };
+  const rpo::kto kto{};
+  const rpo::aot aot{};
+  const rpo::gamma_po gamma{};
+  const rpo::gamma_po_optimizer opt{};
+  return {
+      {"KTO", "Ethayarajh et al., KTO: Model Alignment as Prospect Theoretic Optimization, arXiv 2402.01306; LOSSES.md 2.3",
+       "rpo::evaluate_kto, rpo::kto_reference_point (z0 = 0: TRL's apo_zero_unpaired)",
+       "unpaired labelled responses, and a value function of the absolute log-ratio around z0, a statistic of the "
+       "whole batch",
+       param("beta", kto.beta, "beta > 0") + "<br>" + param("lambda_desirable", kto.lambda_desirable, ">= 0") + "<br>" +
+           param("lambda_undesirable", kto.lambda_undesirable, ">= 0"),
+       "TRL KTOTrainer (desirable_weight, undesirable_weight)"},
+      {"AOT, AOT-unpaired", "Melnyk et al., Distributional Preference Alignment of LLMs via Optimal Transport, arXiv "
+       "2406.05882; LOSSES.md 1.10",
+       "rpo::evaluate_aot (unpaired = true for aot_unpaired)",
+       "sorts the batch's margins (or log-ratios) and pairs them by rank: each term mixes different pairs",
+       param("beta", aot.beta, "beta > 0") + "<br>" + param("epsilon", aot.epsilon, "in [0, 0.5)") + "<br>" +
+           code("unpaired = false"),
+       "TRL DPOTrainer loss_type=aot, aot_unpaired"},
+      {"gamma-PO", "Sun et al., Robust Preference Optimization via Dynamic Target Margins, arXiv 2506.03690; LOSSES.md "
+       "4.6",
+       "rpo::evaluate_gamma_po with rpo::gamma_po_margins (rpo::gamma_po_gaps gives the optimiser's input)",
+       "per-pair margins optimised over the batch's gaps and a queue of past gaps carried across steps",
+       param("beta", gamma.beta, "beta > 0") + "<br>" + param("gamma_beta_ratio", gamma.gamma_beta_ratio, ">= 0") +
+           "<br>" + code("simpo = false") + "<br>" + param("tau", opt.tau, "> 0 (optimiser)") + "<br>" +
+           param("iterations", opt.iterations, ">= 1") + "<br>" +
+           param("capacity", static_cast<double>(opt.capacity), "queue length") + "<br>" +
+           param("opt_size", static_cast<double>(opt.opt_size), "gaps per optimisation"),
+       "none (authors' code sunjie279/gammaPO)"},
+      {"WPO", "Zhou et al., WPO: Enhancing RLHF with Weighted Preference Optimization, arXiv 2406.11827; LOSSES.md 1.16",
+       "rpo::wpo_weights (from the logits), then rpo::evaluate_weighted with w(y_c) w(y_r) per pair",
+       "the weight needs logsumexp(2 logits) at every token, which sequence log-probs do not carry",
+       "any loss's, plus the per-group weights (finite, >= 0; not clamped)", "TRL DPOTrainer use_weighting=True"},
+      {"LD-DPO", "Liu et al., Length Desensitization in Direct Preference Optimization, arXiv 2409.06411; LOSSES.md "
+       "1.17",
+       "rpo::length_desensitized_logp (and _backward), then any loss through rpo::evaluate",
+       "reweights the per-token log-probs past min(n_c, n_r) before they are summed",
+       code("alpha") + ": in [0, 1], no default (1 is the plain sum)", "TRL DPOTrainer ld_alpha (policy only)"},
+  };
+}
+
+/// The registry's table, then the table of the methods without a spec (entry_point_rows).
+void list_entry_points_markdown() {
+  std::cout << "\nThe methods below have no spec: a loss of one group cannot express them, so each is an entry point "
+               "of its own\n(docs/methods.md#batchwise, docs/methods.md#ld_dpo), not offered by this tool.\n\n"
+               "| method | source | entry point | outside the per-group template: why | parameters | other "
+               "libraries |\n|---|---|---|---|---|---|\n";
+  for (const entry_point_row& row : entry_point_rows())
+    std::cout << "| " << row.name << " | " << cell(row.source) << " | " << cell(row.entry) << " | " << cell(row.why)
+              << " | " << row.parameters << " | " << cell(row.libraries) << " |\n";
+}
+
 /// Reads every line, evaluates or checks it; returns the exit code. Throws usage_error for a bad line.
 int run(const options& o) {
   const rpo::any_loss loss = [&] {
@@ -258,6 +326,7 @@ int main(int argc, char** argv) {
   if (o.list) {
     if (o.markdown) {
       list_markdown();
+      list_entry_points_markdown();
     } else {
       list_losses();
     }
