@@ -43,6 +43,7 @@
 #include "rpo/reward.hpp"
 #include "rpo/sampling.hpp"
 #include "rpo/target.hpp"
+#include "rpo/token.hpp"
 
 // RPO_DETAIL_SPEC_DEFINES: this translation unit compiles the registry; RPO_DETAIL_SPEC_LINKAGE: `inline` in the
 // header-only mode, nothing when it is compiled once.
@@ -122,6 +123,13 @@ class any_loss {
   template <Scalar T>
   T evaluate(const batch_input<T>& in, const batch_output<T>& out, reduction how, errors::report policy) const;
 
+  /// rpo::evaluate_tokens with this loss (rpo/token.hpp): logits → sequence log-probs → this loss → ∂(reduced
+  /// loss)/∂logits in two streamed passes, float or double, written to `out.grad_logits` (which may be the logits'
+  /// own memory). Throws std::invalid_argument / std::domain_error on bad input, as evaluate() does; messages name the
+  /// spec.  @sa docs/spec.md#any_loss_tokens
+  template <Scalar T>
+  T evaluate_tokens(const token_input<T>& in, const token_output<T>& out, reduction how = reduction::mean()) const;
+
   /// Erases a composition or preset of your own under a name and a spec of your choosing (what parse_loss
   /// builds for the registered ones). Its parameters are checked here: throws rpo::spec_error.
   template <LossLike L> static any_loss from(const L& l, std::string name, std::string spec);
@@ -193,6 +201,17 @@ T any_loss::evaluate(const batch_input<T>& in, const batch_output<T>& out, reduc
     detail::fail(policy, errc::invalid_argument, e.what());
   }
   return std::numeric_limits<T>::quiet_NaN();
+}
+
+template <Scalar T>
+T any_loss::evaluate_tokens(const token_input<T>& in, const token_output<T>& out, reduction how) const {
+  static_assert(std::is_same_v<T, double> || std::is_same_v<T, float>,
+                "rpo::any_loss evaluates double and float batches; use the static composition for other scalars");
+  return detail::evaluate_tokens_with(spec().c_str(), contains(inputs(), input::length), in, out,
+                                      errors::throw_on_error{},
+                                      [&](const batch_input<T>& batch, const batch_output<T>& sequences) {
+                                        return evaluate(batch, sequences, how);
+                                      });
 }
 
 namespace detail::spec {

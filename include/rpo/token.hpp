@@ -469,10 +469,15 @@ void sequence_logp_backward(std::type_identity_t<std::span<const T>> grad_logp, 
   }
 }
 
-template <LossLike L, Scalar T, ErrorPolicy P>
-T evaluate_tokens(const L& l, const token_input<T>& in, const token_output<T>& out, reduction how, P policy) {
+namespace detail {
+
+/// rpo::evaluate_tokens for any loss: `who` names it in messages, `needs_length` says whether it reads response
+/// lengths, and `evaluate_sequences(batch, batch_output)` evaluates it on the sequence log-probs (rpo::evaluate with
+/// the reduction, under the policy). The one body of the static entry point and of rpo::any_loss::evaluate_tokens.
+template <Scalar T, ErrorPolicy P, class EvaluateSequences>
+T evaluate_tokens_with(const char* who, bool needs_length, const token_input<T>& in, const token_output<T>& out,
+                       const P& policy, const EvaluateSequences& evaluate_sequences) {
   constexpr T nan = std::numeric_limits<T>::quiet_NaN();
-  const char* who = loss_name<L>();
   const auto sp = detail::shape_policy(policy);
   const token_logits<T>& tok = in.tokens;
   if (!detail::check_token_logits(who, tok, sp)) return nan;
@@ -486,7 +491,6 @@ T evaluate_tokens(const L& l, const token_input<T>& in, const token_output<T>& o
     return nan;
 
   // Response lengths, and the clear error for an empty response where the loss or the mean needs its length.
-  constexpr bool needs_length = contains(detail::shape_of<L>().inputs, input::length);
   std::vector<T> length(static_cast<std::size_t>(s_count));
   for (std::int64_t s = 0; s < s_count; ++s) {
     const std::int64_t n = detail::response_length(tok.mask, s, tok.shape.tokens);
@@ -504,7 +508,7 @@ T evaluate_tokens(const L& l, const token_input<T>& in, const token_output<T>& o
   std::vector<T> grad_logp(static_cast<std::size_t>(s_count));
   const batch_input<T> batch{.logp = logp, .ref_logp = in.ref_logp, .length = length, .reward = in.reward,
                              .offsets = in.offsets};
-  const T value = evaluate(l, batch, batch_output<T>{.group_loss = out.group_loss, .grad_logp = grad_logp}, how, policy);
+  const T value = evaluate_sequences(batch, batch_output<T>{.group_loss = out.group_loss, .grad_logp = grad_logp});
   if constexpr (std::is_same_v<P, errors::report>) {
     if (policy.out != nullptr && !policy.out->ok()) return nan;
   }
@@ -516,6 +520,17 @@ T evaluate_tokens(const L& l, const token_input<T>& in, const token_output<T>& o
   if (!out.logp.empty()) std::copy(logp.begin(), logp.end(), out.logp.begin());
   if (!out.length.empty()) std::copy(length.begin(), length.end(), out.length.begin());
   return value;
+}
+
+}  // namespace detail
+
+template <LossLike L, Scalar T, ErrorPolicy P>
+T evaluate_tokens(const L& l, const token_input<T>& in, const token_output<T>& out, reduction how, P policy) {
+  constexpr bool needs_length = contains(detail::shape_of<L>().inputs, input::length);
+  return detail::evaluate_tokens_with(loss_name<L>(), needs_length, in, out, policy,
+                                      [&](const batch_input<T>& batch, const batch_output<T>& sequences) {
+                                        return evaluate(l, batch, sequences, how, policy);
+                                      });
 }
 
 }  // namespace rpo

@@ -8,11 +8,16 @@
 #include <limits>
 #include <random>
 #include <set>
+#include <span>
+#include <stdexcept>
 #include <string>
+#include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "rpo/spec.hpp"
+#include "support/token_case.hpp"
 
 namespace {
 
@@ -70,6 +75,54 @@ bool contains(const std::string& text, const std::string& part) { return text.fi
 }  // namespace
 
 TEST_SUITE("spec") {
+  TEST_CASE_TEMPLATE("any_loss::evaluate_tokens is rpo::evaluate_tokens with the static preset, to the last bit", T,
+                     float, double) {
+    // Pairs (dpo: ref_logp; simpo: lengths, so the empty-response check too) and K-groups (rpo_sqloo: rewards).
+    const test::token_case<T> c(6, 5, 37, 3.0, 11);
+    const std::vector<std::int64_t> offsets{0, 4, 6};
+    const auto run = [&](const auto& loss, bool grouped, bool in_place) {
+      std::vector<T> logits = c.logits, grad(in_place ? 0 : c.logits.size()), logp(6);
+      const rpo::token_input<T> in{.tokens = {logits, c.target, c.mask, c.shape}, .ref_logp = c.ref_logp,
+                                   .reward = c.reward, .offsets = grouped ? std::span<const std::int64_t>(offsets)
+                                                                          : std::span<const std::int64_t>()};
+      const rpo::token_output<T> out{.grad_logits = in_place ? std::span<T>(logits) : std::span<T>(grad), .logp = logp};
+      T value;
+      if constexpr (std::is_same_v<std::decay_t<decltype(loss)>, rpo::any_loss>) {
+        value = loss.evaluate_tokens(in, out, rpo::reduction::sum());
+      } else {
+        value = rpo::evaluate_tokens(loss, in, out, rpo::reduction::sum());
+      }
+      return std::make_tuple(value, in_place ? logits : grad, logp);
+    };
+    for (const bool in_place : {false, true}) {
+      CHECK(run(rpo::parse_loss("dpo(beta=0.3)"), false, in_place) == run(rpo::dpo{.beta = 0.3}, false, in_place));
+      CHECK(run(rpo::parse_loss("simpo"), false, in_place) == run(rpo::simpo{}, false, in_place));
+      CHECK(run(rpo::parse_loss("rpo_sqloo"), true, in_place) == run(rpo::rpo_sqloo{}, true, in_place));
+    }
+    // Errors name the spec: a target id outside [0, V), an empty response under a length-normalised reward.
+    std::vector<std::int64_t> bad_target = c.target;
+    bad_target[static_cast<std::size_t>(std::find(c.mask.begin(), c.mask.end(), 1) - c.mask.begin())] = 37;
+    std::vector<T> logits = c.logits;
+    const rpo::any_loss simpo = rpo::parse_loss("simpo");
+    const auto message = [&](const rpo::token_input<T>& in) {
+      std::vector<T> grad(in.tokens.logits.size());
+      try {
+        simpo.evaluate_tokens(in, {.grad_logits = grad});
+      } catch (const std::exception& e) {
+        return std::string(e.what());
+      }
+      return std::string("no error");
+    };
+    const std::string bad_id = message({.tokens = {logits, bad_target, c.mask, c.shape}, .ref_logp = c.ref_logp});
+    CHECK(bad_id.find(simpo.spec()) != std::string::npos);
+    CHECK(bad_id.find("37") != std::string::npos);
+    const test::token_case<T> empty(2, 4, 7, 1.0, 3, 1);
+    std::vector<T> empty_logits = empty.logits;
+    const std::string no_response = message({.tokens = {empty_logits, empty.target, empty.mask, empty.shape}});
+    CHECK(no_response.find("sequence 1 has an empty response") != std::string::npos);
+    CHECK(no_response.find(simpo.spec()) != std::string::npos);
+  }
+
   TEST_CASE("every preset parses by name, and the erased loss is the static preset to the last bit") {
     const auto check = [](const char* name, const auto& preset) {
       CAPTURE(name);
