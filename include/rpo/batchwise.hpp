@@ -2,11 +2,12 @@
 // and any loss with a per-group weight that comes from outside the group (WPO).
 //
 // Public names: rpo::kto, rpo::kto_input, rpo::kto_output, rpo::kto_reference_point, rpo::evaluate_kto,
-//               rpo::aot, rpo::evaluate_aot,
+//               rpo::aot, rpo::evaluate_aot, rpo::bco_reference_point,
 //               rpo::gamma_po, rpo::gamma_po_gaps, rpo::evaluate_gamma_po, rpo::gamma_po_optimizer,
 //               rpo::gamma_po_margins, rpo::evaluate_weighted.
-// Implements LOSSES.md §2.3 (KTO), §1.10 (AOT, paired and unpaired) and §4.6 (γ-PO). None is an rpo::Composition,
-// and none can be one: rpo::evaluate hands a loss one group at a time, and these need the batch.
+// Implements LOSSES.md §2.3 (KTO), §1.10 (AOT, paired and unpaired) and §4.6 (γ-PO), and keeps BCO's running reward
+// mean δ (§1.8), the batch statistic that rpo::bco_pair takes as its `delta`. None is an rpo::Composition, and none
+// can be one: rpo::evaluate hands a loss one group at a time, and these need the batch.
 //   * KTO takes unpaired responses, each with a desirable/undesirable label, and puts a Kahneman–Tversky value
 //     function on each response's own log-ratio around a reference point z0, a statistic of the whole (global)
 //     batch on mismatched pairs. It is not a function of a pair's gap (LOSSES.md §0.4's criterion: not invariant to
@@ -259,6 +260,27 @@ class gamma_po_margins {
   std::vector<std::size_t> work_index_;
   std::uint64_t next_random() noexcept;
   std::size_t random_below(std::size_t bound) noexcept;
+};
+
+/// BCO's reward shift δ (LOSSES.md §1.8): the running mean of every implicit reward r = β(logp − ref_logp) pushed so
+/// far, chosen and rejected alike; 0 before the first push. The caller pushes each batch's rewards, then passes `mean`
+/// as rpo::bco_pair's `delta` (a constant of the objective: no gradient through it). A trivially copyable aggregate,
+/// so that it can be saved with a checkpoint and restored by assigning `mean` and `count`.
+/// **Legacy TRL** pushes one value per step, the batch's mean reward (RunningMoments.update on a 0-d tensor), and
+/// reads δ after that push: batches are weighted equally, not by their sizes. Pushing every reward gives the same δ
+/// when all batches have the same size; for TRL's weighting with ragged batches, push the batch mean alone.
+/// @sa docs/methods.md#bco_delta
+struct bco_reference_point {
+  double mean = 0;         ///< δ: the mean of the values pushed so far (0 before the first)
+  std::int64_t count = 0;  ///< how many values have been pushed
+
+  /// Adds each of `rewards` to the running mean (the batch's mean is taken in double, then merged by its count).
+  /// An empty span changes nothing. Checks, under the error policy and before the state changes: every reward finite
+  /// (a domain error naming `rewards[i]`), and a valid state (count ≥ 0, mean finite). Returns false after a failed
+  /// check (errors::report), true otherwise. Name T for float batches: `delta.push<float>(rewards)`.
+  /// LOSSES.md §1.8.  @sa docs/methods.md#bco_delta
+  template <Scalar T = double, ErrorPolicy P = errors::throw_on_error>
+  bool push(std::span<const std::type_identity_t<T>> rewards, P policy = {});
 };
 
 // ===========================================================================================================
@@ -750,6 +772,27 @@ bool gamma_po_margins::compute(std::span<const std::type_identity_t<T>> gaps, st
   // 3. The current pairs' margins, then the queue.
   for (std::size_t i = 0; i < b; ++i) margins[i] = static_cast<T>(gamma_0 * count * work_p_[m + i]);
   push(std::span<const double>(work_gaps_).subspan(m));
+  return true;
+}
+
+template <Scalar T, ErrorPolicy P> bool bco_reference_point::push(std::span<const std::type_identity_t<T>> rewards, P policy) {
+  constexpr const char* who = "rpo::bco_reference_point::push";
+  if constexpr (!std::is_same_v<P, errors::unchecked>) {
+    if (!(count >= 0) || !is_finite(mean))
+      return detail::fail(policy, errc::invalid_argument,
+                          std::string(who) + ": the running state must have count >= 0 and a finite mean, but got "
+                                             "count = " + std::to_string(count) + " and mean = " +
+                              detail::format_number(mean));
+  }
+  if (!detail::check_finite_values(who, "rewards", rewards, policy)) return false;
+  if (rewards.empty()) return true;
+  double total = 0;  // in double also for float batches
+  for (const T& r : rewards) total += static_cast<double>(r);
+  const auto n = static_cast<std::int64_t>(rewards.size());
+  const double batch_mean = total / static_cast<double>(n);
+  count += n;
+  // The merged mean of (mean, old count) and (batch_mean, n): a weighted update, exact when count was 0.
+  mean += (batch_mean - mean) * (static_cast<double>(n) / static_cast<double>(count));
   return true;
 }
 

@@ -182,19 +182,26 @@ struct nca {
   constexpr parameter_error check() const noexcept { return require_positive("beta", beta); }
 };
 
-/// BCO, pairwise, as TRL v1 (`bco_pair`, no running-mean shift δ): −log σ(βℓ_c) − log σ(−βℓ_r);
-/// ∂L/∂ℓ_c = −β·σ(−βℓ_c), ∂L/∂ℓ_r = β·σ(βℓ_r). Outside: a binary classification of each response on its own.
-/// LOSSES.md §1.8.
+/// BCO, pairwise (Jung et al. 2024): −log σ(βℓ_c − δ) − log σ(−(βℓ_r − δ)), δ the running mean of the implicit
+/// rewards βℓ (rpo::bco_reference_point), a constant of the objective (no gradient through it). δ = 0 (the default) is
+/// TRL v1's `bco_pair`, bit for bit; δ ≠ 0 is legacy TRL's and the paper's shifted form. With x_c = βℓ_c − δ and
+/// x_r = βℓ_r − δ: L = softplus(−x_c) + softplus(x_r), ∂L/∂ℓ_c = −β·σ(−x_c), ∂L/∂ℓ_r = β·σ(x_r). Outside: a binary
+/// classification of each response on its own.  LOSSES.md §1.8.  @sa docs/methods.md#bco_pair
 struct bco {
   static constexpr const char* label = "bco";
   static constexpr const char* outside = "a pointwise binary classification of each response";
-  double beta = 0.1;  ///< β > 0
+  double beta = 0.1;   ///< β > 0
+  double delta = 0.0;  ///< δ, finite: the shift of both rewards (0: TRL v1, no shift)
   template <Scalar T> RPO_HD constexpr ratio_grad<T> value_and_grad(T lc, T lr) const noexcept {
-    const T b = T(beta), xc = b * lc, xr = b * lr;
+    // x − 0 is x exactly (signed zeros included), so δ = 0 gives the unshifted form to the last bit.
+    const T b = T(beta), d = T(delta), xc = b * lc - d, xr = b * lr - d;
     const auto pc = rpo::detail::logistic_of(xc), pr = rpo::detail::logistic_of(xr);  // one exponential each
     return {pc.softpluses().minus + pr.softpluses().plus, -b * pc.neg, b * pr.pos};
   }
-  constexpr parameter_error check() const noexcept { return require_positive("beta", beta); }
+  constexpr parameter_error check() const noexcept {
+    if (auto e = require_positive("beta", beta)) return e;
+    return require_finite("delta", delta);
+  }
 };
 
 /// SPPO with hard labels (Wu et al. 2024, Eq. 4.7; TRL `sppo_hard`): (ℓ_c − 1/(2β))² + (ℓ_r + 1/(2β))²;

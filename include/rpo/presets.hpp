@@ -459,13 +459,15 @@ struct nca_pair {
   constexpr composition compose() const noexcept { return {.kernel = {.beta = beta}}; }
 };
 
-/// BCO, pairwise, TRL v1's form without δ (`bco_pair`). Outside: pointwise.  LOSSES.md §1.8.
-/// @sa docs/methods.md#bco_pair
+/// BCO, pairwise (Jung et al. 2024): −log σ(βℓ_c − δ) − log σ(−(βℓ_r − δ)). δ = 0 (the default) is TRL v1's
+/// `bco_pair`; legacy TRL and the paper pass the running mean of the rewards (rpo::bco_reference_point), rebuilding
+/// the preset each step. Outside: pointwise.  LOSSES.md §1.8.  @sa docs/methods.md#bco_pair
 struct bco_pair {
   static constexpr const char* name = "rpo::bco_pair";
-  double beta = 0.1;  ///< β > 0
+  double beta = 0.1;   ///< β > 0
+  double delta = 0.0;  ///< δ, finite: the reward shift, a constant of the objective (0: TRL v1)
   using composition = extension::pairwise<extension::bco>;
-  constexpr composition compose() const noexcept { return {.kernel = {.beta = beta}}; }
+  constexpr composition compose() const noexcept { return {.kernel = {.beta = beta, .delta = delta}}; }
 };
 
 /// SPPO with hard labels (Wu et al. 2024; TRL `sppo_hard`). Outside: pointwise squared.  LOSSES.md §1.9.

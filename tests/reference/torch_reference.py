@@ -8,8 +8,8 @@ from the formulas in docs/distance.md, docs/reward.md, docs/target.md, docs/samp
 pairs, and for the multi-response schemes (a group of K >= 2 responses per prompt: sampling=loo, all_pairs,
 best_worst, softmax, plackett_luce) from reference/RPO.md §3.5 (L-loo, L-pairs, L-soft), (E10), (E10f), §7 and
 reference/LOSSES.md §4.11 (Plackett-Luce), §4.12 (InfoNCA, NCA), §4.10 (MPO/SWEPO); the methods beside the template
-from LOSSES.md's formulas (§1-4, among them ORPO §2.2, MADPO §4.7, DNO §4.8). The gradients (d loss / d logp and d loss / d ref_logp
-of every response) come from torch autograd.
+from LOSSES.md's formulas (§1-4, among them BCO with its shift delta §1.8, ORPO §2.2, MADPO §4.7, DNO §4.8).
+The gradients (d loss / d logp and d loss / d ref_logp of every response) come from torch autograd.
 
 The independence rule. This file is written from the documentation and reference/RPO.md, reference/LOSSES.md
 only. It must never read, import or call rpo's own code (include/, the Python module), so that a mistake shared by
@@ -216,8 +216,10 @@ OUTSIDE = {
     # §1.6 NCA-pair: -log sigma(beta l_c) - 1/2 log sigma(-beta l_c) - 1/2 log sigma(-beta l_r)
     "nca_pair": lambda p, lc, lr, **_: (-F.logsigmoid(p["beta"] * lc) - 0.5 * F.logsigmoid(-p["beta"] * lc)
                                          - 0.5 * F.logsigmoid(-p["beta"] * lr)),
-    # §1.8 BCO-pair (TRL v1, no delta): -log sigma(beta l_c) - log sigma(-beta l_r)
-    "bco_pair": lambda p, lc, lr, **_: -F.logsigmoid(p["beta"] * lc) - F.logsigmoid(-p["beta"] * lr),
+    # §1.8 BCO-pair: -log sigma(beta l_c - delta) - log sigma(-(beta l_r - delta)), delta a constant (methods.md#bco_pair;
+    # delta = 0 is TRL v1's; MPO's quality term has none)
+    "bco_pair": lambda p, lc, lr, **_: (-F.logsigmoid(p["beta"] * lc - p.get("delta", 0.0))
+                                         - F.logsigmoid(-(p["beta"] * lr - p.get("delta", 0.0)))),
     # §1.9 SPPO-hard: (l_c - 1/(2 beta))^2 + (l_r + 1/(2 beta))^2
     "sppo_hard": lambda p, lc, lr, **_: (lc - 0.5 / p["beta"]) ** 2 + (lr + 0.5 / p["beta"]) ** 2,
     # §1.11 APO-zero: 1 - sigma(beta l_c) + sigma(beta l_r); APO-down: sigma(beta l_c) + 1 - sigma(a)
@@ -310,7 +312,7 @@ PRESETS.update({
     # Outside the template (LOSSES.md §0.4's criterion).
     "robust_dpo": ({"beta": 0.1, "epsilon": 0.1}, _outside("robust_dpo")),
     "nca_pair": ({"beta": 0.01}, _outside("nca_pair")),
-    "bco_pair": ({"beta": 0.1}, _outside("bco_pair")),
+    "bco_pair": ({"beta": 0.1, "delta": 0.0}, _outside("bco_pair")),
     "sppo_hard": ({"beta": 0.1}, _outside("sppo_hard")),
     "apo_zero": ({"beta": 0.1}, _outside("apo_zero")),
     "apo_down": ({"beta": 0.1}, _outside("apo_down")),
@@ -348,6 +350,7 @@ PARAMETER_RULES = {
     "c_max": ("finite and > 1", lambda v: v > 1),
     "c_min": ("in [0, 1)", lambda v: 0 <= v < 1),
     "threshold": ("finite and >= 0", lambda v: v >= 0),
+    "delta": ("finite", lambda v: True),   # bco_pair
 }
 # Parameters whose rule depends on the preset (presets.md, "Checks"): preset -> {parameter: rule key}.
 PRESET_PARAMETER_RULES = {"odpo": {"alpha": "offset_alpha"}, "rdpo": {"alpha": "shape_alpha"},
@@ -889,7 +892,7 @@ PRESET_ALTERNATIVES = {
     "mpo": {"beta": 0.25, "preference": 1.0, "quality": 0.5, "generation": 0.1},
     "robust_dpo": {"beta": 0.5, "epsilon": 0.3},
     "nca_pair": {"beta": 0.2},
-    "bco_pair": {"beta": 0.5},
+    "bco_pair": {"beta": 0.5, "delta": -0.75},
     "sppo_hard": {"beta": 0.5},
     "apo_zero": {"beta": 0.5},
     "apo_down": {"beta": 0.5},

@@ -1,4 +1,5 @@
-// The batch-level losses of rpo/batchwise.hpp, KTO (LOSSES.md §2.3) and AOT (§1.10): values and gradients against the
+// The batch-level losses of rpo/batchwise.hpp, KTO (LOSSES.md §2.3) and AOT (§1.10), and BCO's running reward mean δ
+// (§1.8; the loss itself is tested in methods.test.cpp): values and gradients against the
 // formulas written out here (AOT's sort done again with std::sort on copies), gradients against central differences
 // (AOT at points without ties), the reductions LOSSES.md states (KTO at z0 = 0 is APO-zero's unpaired form; AOT at
 // B = 1 is cDPO; AOT on a batch sorted consistently is the mean of cDPO), the sums and invariances of the gradients,
@@ -29,6 +30,7 @@ namespace {
 
 static_assert(std::is_trivially_copyable_v<rpo::kto> && std::is_aggregate_v<rpo::kto>);
 static_assert(std::is_trivially_copyable_v<rpo::aot> && std::is_aggregate_v<rpo::aot>);
+static_assert(std::is_trivially_copyable_v<rpo::bco_reference_point> && std::is_aggregate_v<rpo::bco_reference_point>);
 
 double sp(double x) { return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
 double sig(double x) { return x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x)); }
@@ -776,5 +778,88 @@ TEST_SUITE("batchwise") {
       (void)rpo::evaluate_aot(rpo::aot{}, rpo::batch_input<double>{five, five}, {}, rpo::reduction::mean(),
                               rpo::errors::unchecked{});
     }, "rpo::evaluate_aot: logp has 5 entries");
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // BCO's running reward mean δ
+  // ---------------------------------------------------------------------------------------------------------------
+
+  TEST_CASE("bco_reference_point: the running mean equals a plain mean over every value pushed, batch by batch") {
+    std::mt19937_64 rng(211);
+    std::uniform_real_distribution<double> reward(-40, 25);
+    std::uniform_int_distribution<int> size(0, 17);  // ragged batches, empty ones included
+    rpo::bco_reference_point delta;
+    CHECK(delta.mean == 0.0);  // before the first push: 0, as TRL's RunningMoments
+    CHECK(delta.count == 0);
+    std::vector<double> everything;
+    for (int step = 0; step < 60; ++step) {
+      std::vector<double> batch(static_cast<std::size_t>(size(rng)));
+      for (double& r : batch) r = reward(rng);
+      CHECK(delta.push(batch));
+      everything.insert(everything.end(), batch.begin(), batch.end());
+      CHECK(delta.count == static_cast<std::int64_t>(everything.size()));
+      if (everything.empty()) {
+        CHECK(delta.mean == 0.0);
+        continue;
+      }
+      // The plain mean, summed afresh in long double (an independent accumulation).
+      long double total = 0;
+      for (double r : everything) total += static_cast<long double>(r);
+      const double plain = static_cast<double>(total / static_cast<long double>(everything.size()));
+      CAPTURE(step);
+      CHECK_CLOSE(delta.mean, plain, 1e-13, 1e-13);
+    }
+    // Float rewards are summed in double: the mean of the floats as doubles.
+    rpo::bco_reference_point f;
+    const std::vector<float> batch{0.1f, 0.2f, 0.3f};
+    CHECK(f.push<float>(batch));
+    const double exact = (static_cast<double>(0.1f) + static_cast<double>(0.2f) + static_cast<double>(0.3f)) / 3;
+    CHECK_CLOSE(f.mean, exact, 1e-15, 0);
+  }
+
+  TEST_CASE("bco_reference_point: pushing batch means, one value per batch, is legacy TRL's mean of batch means") {
+    // TRL's RunningMoments.update receives the batch's mean reward (a 0-d tensor): each batch counts once.
+    const std::vector<std::vector<double>> batches{{1, 2, 3, 4}, {10}, {-2, -4}};
+    rpo::bco_reference_point per_batch, per_value;
+    double sum_of_means = 0;
+    for (const auto& b : batches) {
+      const double m = std::accumulate(b.begin(), b.end(), 0.0) / static_cast<double>(b.size());
+      sum_of_means += m;
+      CHECK(per_batch.push(std::vector<double>{m}));
+      CHECK(per_value.push(b));
+    }
+    CHECK(per_batch.count == 3);
+    CHECK_CLOSE(per_batch.mean, sum_of_means / 3, 1e-15, 0);  // (2.5 + 10 − 3) / 3
+    CHECK_CLOSE(per_value.mean, 14.0 / 7, 1e-15, 0);  // (10 + 10 − 6) / 7 = 2, not 3.17: ragged batches weigh differently
+  }
+
+  TEST_CASE("bco_reference_point: non-finite rewards and a broken state are refused, naming them; nothing changes") {
+    const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+    rpo::bco_reference_point delta{.mean = 1.5, .count = 4};
+    const std::vector<double> bad{0.5, -1, inf, nan};
+    test::expect_error<std::domain_error>(
+        [&] { (void)delta.push(bad); },
+        {"rpo::bco_reference_point::push: rewards[2] must be finite, but got rewards[2] = inf"});
+    CHECK(delta.mean == 1.5);
+    CHECK(delta.count == 4);
+    rpo::status status;
+    CHECK_FALSE(delta.push(std::vector<double>{1, nan}, rpo::errors::report{&status}));
+    CHECK(status.code == rpo::errc::domain_error);
+    CHECK(status.message.find("rewards[1]") != std::string::npos);
+    CHECK(delta.mean == 1.5);
+    CHECK(delta.count == 4);
+    rpo::bco_reference_point broken{.mean = nan, .count = 2};
+    test::expect_error<std::invalid_argument>(
+        [&] { (void)broken.push(std::vector<double>{1.0}); },
+        {"rpo::bco_reference_point::push: the running state must have count >= 0 and a finite mean", "mean = nan"});
+    rpo::bco_reference_point negative{.mean = 0, .count = -1};
+    test::expect_error<std::invalid_argument>([&] { (void)negative.push(std::vector<double>{1.0}); },
+                                              {"count = -1"});
+    // Finite extremes stay finite: the mean of ±1e300 is taken without overflow of the merge.
+    rpo::bco_reference_point big;
+    CHECK(big.push(std::vector<double>{1e300, 1e300}));
+    CHECK(big.push(std::vector<double>{-1e300}));
+    CHECK(std::isfinite(big.mean));
+    CHECK_CLOSE(big.mean, 1e300 / 3, 1e-14, 0);
   }
 }

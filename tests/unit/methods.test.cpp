@@ -507,6 +507,113 @@ TEST_SUITE("methods") {
     refuses(rpo::dpo_shift{.lambda = 1.5}, "rpo::dpo_shift: lambda must be in (0, 1], but got lambda = 1.5");
   }
 
+  // --- BCO with the running-mean shift δ (LOSSES.md §1.8) ---------------------------------------------------------
+
+  /// TRL v1's bco_pair kernel as it was before δ existed: softplus(−βℓ_c) + softplus(βℓ_r), −βσ(−βℓ_c), βσ(βℓ_r), with
+  /// the same one-exponential primitives, so that δ = 0 can be held to it bit for bit.
+  template <class T> rpo::pair_result<T> unshifted_bco(double beta, const rpo::pair_input<T>& in) {
+    const T b = T(beta), lc = in.logp[0] - in.ref_logp[0], lr = in.logp[1] - in.ref_logp[1];
+    const auto pc = rpo::detail::logistic_of(b * lc), pr = rpo::detail::logistic_of(b * lr);
+    const T dc = -b * pc.neg, dr = b * pr.pos;
+    return {pc.softpluses().minus + pr.softpluses().plus, {dc, dr}, {-dc, -dr}};
+  }
+
+  template <class T> void expect_identical(const rpo::pair_result<T>& x, const rpo::pair_result<T>& y) {
+    CHECK(x.loss == y.loss);
+    for (int i = 0; i < 2; ++i) {
+      CHECK(x.grad_logp[i] == y.grad_logp[i]);
+      CHECK(x.grad_ref_logp[i] == y.grad_ref_logp[i]);
+    }
+  }
+
+  TEST_CASE_TEMPLATE("BCO at delta = 0 is TRL v1's bco_pair bit for bit, and the default delta is 0", T, float, double) {
+    std::mt19937_64 rng(223);
+    for (int n = 0; n < 300; ++n) {
+      const rpo::pair_input<double> d = random_pair(rng, n < 150 ? 5.0 : 80.0);
+      rpo::pair_input<T> in;
+      for (int i = 0; i < 2; ++i) {
+        in.logp[i] = static_cast<T>(d.logp[i]);
+        in.ref_logp[i] = static_cast<T>(d.ref_logp[i]);
+      }
+      for (double beta : {0.1, 0.7}) {
+        CAPTURE(beta);
+        expect_identical(rpo::value_and_grad(rpo::bco_pair{.beta = beta, .delta = 0.0}, in), unshifted_bco(beta, in));
+        expect_identical(rpo::value_and_grad(rpo::bco_pair{.beta = beta}, in), unshifted_bco(beta, in));
+      }
+    }
+    CHECK(rpo::bco_pair{}.delta == 0.0);
+    CHECK(rpo::extension::bco{}.delta == 0.0);
+  }
+
+  TEST_CASE("BCO with delta equals LOSSES.md 1.8's shifted formula, value and gradient; MPO keeps delta = 0") {
+    std::mt19937_64 rng(227);
+    for (int n = 0; n < 300; ++n) {
+      const rpo::pair_input<double> in = random_pair(rng, 20.0);
+      const double lc = ratio(in, 0), lr = ratio(in, 1), beta = 0.2;
+      for (double delta : {-3.0, -0.25, 0.4, 2.5}) {
+        CAPTURE(lc);
+        CAPTURE(lr);
+        CAPTURE(delta);
+        // L = −log σ(βℓ_c − δ) − log σ(−(βℓ_r − δ)); ∂L/∂logp_c = −βσ(−(βℓ_c − δ)), ∂L/∂logp_r = βσ(βℓ_r − δ).
+        const double xc = beta * lc - delta, xr = beta * lr - delta;
+        const auto r = rpo::value_and_grad(rpo::bco_pair{.beta = beta, .delta = delta}, in);
+        CHECK_CLOSE(r.loss, -log_sig(xc) - log_sig(-xr), 1e-12, 1e-300);
+        CHECK_CLOSE(r.grad_logp[0], -beta * sig(-xc), 1e-12, 1e-300);
+        CHECK_CLOSE(r.grad_logp[1], beta * sig(xr), 1e-12, 1e-300);
+        CHECK_CLOSE(r.grad_ref_logp[0], beta * sig(-xc), 1e-12, 1e-300);
+        CHECK_CLOSE(r.grad_ref_logp[1], -beta * sig(xr), 1e-12, 1e-300);
+      }
+    }
+  }
+
+  TEST_CASE("BCO's shift identity: delta on (l_c, l_r) equals delta = 0 on (l_c - delta/beta, l_r - delta/beta)") {
+    std::mt19937_64 rng(229);
+    for (int n = 0; n < 300; ++n) {
+      const rpo::pair_input<double> in = random_pair(rng, 30.0);
+      for (double beta : {0.05, 0.5}) {
+        for (double delta : {-2.0, 0.3, 1.7}) {
+          rpo::pair_input<double> moved = in;
+          moved.logp[0] -= delta / beta;  // ℓ − δ/β, through logp (ref_logp held)
+          moved.logp[1] -= delta / beta;
+          CAPTURE(beta);
+          CAPTURE(delta);
+          expect_same(rpo::value_and_grad(rpo::bco_pair{.beta = beta, .delta = delta}, in),
+                      rpo::value_and_grad(rpo::bco_pair{.beta = beta}, moved), 1e-10);
+        }
+      }
+    }
+  }
+
+  TEST_CASE("BCO with delta != 0: gradients agree with central differences") {
+    // delta held fixed in both evaluations (LOSSES.md §9: it is a constant of the objective).
+    check_gradients_at_random_pairs(rpo::bco_pair{.beta = 0.1, .delta = 0.8}, 233);
+    check_gradients_at_random_pairs(rpo::bco_pair{.beta = 0.3, .delta = -2.5}, 239);
+  }
+  TEST_CASE_TEMPLATE("BCO with delta: finite loss and gradients at extreme log-ratios", T, float, double) {
+    const double top = std::is_same_v<T, float> ? 1e4 : 1e15;
+    for (double x : {-top, -100.0, 0.0, 3.0, top / 7}) {
+      for (double y : {-top, -2.0, 0.5, top / 5}) {
+        const rpo::pair_input<T> in{.logp = {static_cast<T>(-std::fabs(x)), static_cast<T>(-std::fabs(y))},
+                                    .ref_logp = {static_cast<T>(-std::fabs(x) - x), static_cast<T>(-std::fabs(y) - y)}};
+        CAPTURE(x);
+        CAPTURE(y);
+        test::check_finite(rpo::value_and_grad(rpo::bco_pair{.beta = 1, .delta = 50}, in));
+        test::check_finite(rpo::value_and_grad(rpo::bco_pair{.beta = 1, .delta = -top}, in));
+      }
+    }
+  }
+
+  TEST_CASE("BCO refuses a non-finite delta, naming it") {
+    const rpo::pair_input<double> in{.logp = {-3, -4}, .ref_logp = {-3, -4}, .reward = {0.5, 0.5}};
+    const auto refuses = [&](const auto& preset, const std::string& message) {
+      test::expect_error<std::invalid_argument>([&] { (void)rpo::value_and_grad(preset, in); }, {message.c_str()});
+    };
+    refuses(rpo::bco_pair{.delta = std::numeric_limits<double>::infinity()},
+            "rpo::bco_pair: delta must be finite, but got delta = inf");
+    refuses(rpo::bco_pair{.delta = std::numeric_limits<double>::quiet_NaN()}, "rpo::bco_pair: delta must be finite");
+    refuses(rpo::bco_pair{.beta = 0, .delta = 1}, "rpo::bco_pair: beta must be finite and > 0, but got beta = 0");
+  }
+
   // --- ORPO, DNO, MADPO (pairs), NCA and MPO/SWEPO (groups of K) --------------------------------------------------
 
   TEST_CASE("ORPO, DNO and MADPO equal their LOSSES.md formulas, value and gradient") {

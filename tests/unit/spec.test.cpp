@@ -184,6 +184,14 @@ TEST_SUITE("spec") {
     check_same<float>(rpo::parse_loss("discopop(tau=0.5)"), rpo::discopop{.tau = 0.5}, rpo::reduction::mean());
   }
 
+  TEST_CASE("bco_pair's delta through the registry: the static preset to the last bit, and its check") {
+    check_same<double>(rpo::parse_loss("bco_pair(beta=0.3, delta=-1.25)"), rpo::bco_pair{.beta = 0.3, .delta = -1.25},
+                       rpo::reduction::mean());
+    check_same<float>(rpo::parse_loss("bco_pair(delta=2)"), rpo::bco_pair{.delta = 2}, rpo::reduction::sum());
+    CHECK(rpo::parse_loss("bco_pair").spec() == "bco_pair(beta=0.1, delta=0)");
+    CHECK(contains(message_of("bco_pair(delta=inf)"), "delta must be finite"));
+  }
+
   TEST_CASE("the general form spelling out a preset is that preset, to the last bit") {
     const auto same = [](const char* spec, const auto& preset) {
       CAPTURE(spec);
