@@ -97,11 +97,13 @@ def fused_inputs(S, T, V, seed=0):
     return logits, target, mask, ref_logp, reward
 
 
-def pair_inputs(n_pairs, seed=0):
+def pair_inputs(n_pairs, seed=0, preset=""):
     rng = np.random.default_rng(seed)
     logp = rng.uniform(-200, -5, 2 * n_pairs)
     reward = rng.uniform(-3, 3, 2 * n_pairs)
     reward[0::2] = reward[1::2] + rng.uniform(0.01, 3, n_pairs)  # r_c > r_r, which ODPO needs
+    if preset.split("(")[0] == "sppo_soft":   # its rewards are win probabilities in [0, 1]
+        reward = 1.0 / (1.0 + np.exp(-reward))
     return {"logp": logp, "ref_logp": logp + rng.uniform(-10, 10, 2 * n_pairs),
             "length": np.round(rng.uniform(1, 200, 2 * n_pairs)), "reward": reward}
 
@@ -117,7 +119,7 @@ def worker(args):
             logits.grad = None
             torch_fused(args.preset, logits, target, mask, ref_logp, reward)
     else:
-        data = {k: torch.from_numpy(v) for k, v in pair_inputs(args.pairs).items()}
+        data = {k: torch.from_numpy(v) for k, v in pair_inputs(args.pairs, preset=args.preset).items()}
         logp = data["logp"].clone().requires_grad_(True)
 
         def call():
@@ -144,7 +146,7 @@ def close(a, b, rtol, atol):
 
 
 def check_pairs(args, preset, n_pairs, directory):
-    data = pair_inputs(n_pairs)
+    data = pair_inputs(n_pairs, preset=preset)
     for name, values in data.items():
         values.astype(np.float64).tofile(os.path.join(directory, name + ".f64"))
     ours = run_json([args.driver, "pairs", preset, directory, "1"], args.threads)

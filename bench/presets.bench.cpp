@@ -7,6 +7,7 @@
 // Run: build/gcc/bench/rpo_bench_presets --benchmark_counters_tabular=true [--benchmark_filter=spec/]
 #include <benchmark/benchmark.h>
 
+#include <cmath>
 #include <cstddef>
 #include <random>
 #include <string>
@@ -51,6 +52,8 @@ template <class Preset, class Policy> void preset(benchmark::State& state) {
 void registered(benchmark::State& state, const rpo::any_loss& loss) {
   const auto pairs = static_cast<std::size_t>(state.range(0));
   batch b(pairs);
+  if (loss.reward_is_probability())  // win probabilities (sppo_soft): σ(r) ∈ (0, 1), in the same order
+    for (double& r : b.reward) r = 1 / (1 + std::exp(-r));
   for (auto _ : state) {
     const double value = loss.evaluate(rpo::batch_input<double>{.logp = b.logp, .ref_logp = b.ref_logp,
                                                                 .length = b.length, .reward = b.reward},

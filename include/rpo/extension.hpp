@@ -4,7 +4,8 @@
 // Public names: rpo::sum, rpo::nll, rpo::extension::pairwise, rpo::extension::ratio_grad,
 //               rpo::extension::robust, rpo::extension::nca, rpo::extension::bco, rpo::extension::sppo_hard,
 //               rpo::extension::apo_zero, rpo::extension::apo_down, rpo::extension::dpop, rpo::extension::dpo_shift,
-//               rpo::extension::margin_adaptive, rpo::extension::nca_group, rpo::extension::set_contrast.
+//               rpo::extension::margin_adaptive, rpo::extension::sppo_soft, rpo::extension::nca_group,
+//               rpo::extension::set_contrast.
 // Each is an rpo::Composition (loss.hpp): the batch layer, the spec registry and the bindings take it exactly as they
 // take an rpo::loss. LOSSES.md §0.4 gives the criterion: a loss fits the template only if it depends on r_π through
 // the gap a, i.e. is invariant to r_π(y) → r_π(y) + c(x). The kernels below put a term on an absolute log-ratio
@@ -48,6 +49,9 @@ template <Composition A, Composition B> struct sum {
 
   static constexpr input inputs = A::inputs | B::inputs;
   static constexpr ranking ranks = A::ranks != ranking::none ? A::ranks : B::ranks;
+  /// The explicit rewards are held to [0, 1] when either term reads them as probabilities (rpo::sppo_soft).
+  static constexpr bool reward_is_probability =
+      detail::reward_is_probability<A>() || detail::reward_is_probability<B>();
   static constexpr std::int64_t group_size = A::group_size;
   static constexpr std::int64_t min_group_size = A::group_size;
 
@@ -344,6 +348,43 @@ struct margin_adaptive {
       grad_ref_logp[1] = d;
     }
     return w * p.softpluses().minus;
+  }
+};
+
+/// Soft SPPO (Wu et al. 2024, Eq. 4.7 with estimated win probabilities), the pair form: for each response y of the
+/// pair, L_y = (ℓ_y − η(P̂_y − ½))² with η = 1/β, ℓ_y = logp_y − ref_logp_y and P̂_y ∈ [0, 1] its estimated win
+/// probability P̂(y ≻ π_t | x), read from the explicit `reward` field; L = L_0 + L_1. The target η(P̂ − ½) is written
+/// (1/(2β))·(2P̂ − 1), so that P̂ = (1, 0) gives rpo::extension::sppo_hard to the last bit. ∂L/∂logp_y = 2(ℓ_y −
+/// η(P̂_y − ½)) = −∂L/∂ref_logp_y; P̂ is data, with no gradient. The two responses need no order (neither is "chosen");
+/// the checked entry points reject a P̂ outside [0, 1] (`reward_is_probability`). Outside: a squared regression of
+/// each absolute log-ratio.  LOSSES.md §1.9 (unverified against the paper text), §4.9.  @sa docs/methods.md#sppo_soft
+struct sppo_soft {
+  static constexpr const char* label = "sppo_soft";
+  static constexpr const char* outside =
+      "a squared regression of each absolute log-ratio onto eta (P - 1/2), P the win probability in the reward field";
+  double beta = 0.1;  ///< β > 0 (η_SPPO = 1/β)
+  static constexpr input inputs = input::logp | input::ref_logp | input::reward;
+  static constexpr ranking ranks = ranking::none;
+  static constexpr bool reward_is_probability = true;  ///< each reward is a win probability P̂ ∈ [0, 1]
+  static constexpr std::int64_t group_size = 2;
+  static constexpr std::int64_t min_group_size = 2;
+  constexpr parameter_error check() const noexcept { return require_positive("beta", beta); }
+  template <Scalar T>
+  RPO_HD constexpr T evaluate(const group_ref<T>& group, std::type_identity_t<T>* grad_logp,
+                              std::type_identity_t<T>* grad_ref_logp) const noexcept {
+    const T h = T(0.5 / beta);  // η/2, as sppo_hard's
+    // The residuals ℓ_y − h(2P̂_y − 1); at P̂ = 1 and 0 the factor is ±1 exactly, giving sppo_hard's ℓ_c − h, ℓ_r + h.
+    const T e0 = (group.logp[0] - group.ref_logp[0]) - h * (T(2) * group.reward[0] - T(1));
+    const T e1 = (group.logp[1] - group.ref_logp[1]) - h * (T(2) * group.reward[1] - T(1));
+    if (grad_logp != nullptr) {
+      grad_logp[0] = T(2) * e0;
+      grad_logp[1] = T(2) * e1;
+    }
+    if (grad_ref_logp != nullptr) {
+      grad_ref_logp[0] = -(T(2) * e0);
+      grad_ref_logp[1] = -(T(2) * e1);
+    }
+    return e0 * e0 + e1 * e1;  // the expression of sppo_hard's value
   }
 };
 

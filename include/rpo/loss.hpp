@@ -206,7 +206,17 @@ struct loss_shape {
   std::int64_t group_size;      ///< the sampling scheme's fixed group size, or 0
   std::int64_t min_group_size;  ///< the fewest responses a group may have
   ranking ranks = ranking::none;  ///< what the scheme needs of the rewards it ranks by
+  bool reward_is_probability = false;  ///< each explicit reward must lie in [0, 1] (a win probability)
 };
+/// True when a composition declares `static constexpr bool reward_is_probability = true`: its explicit rewards are
+/// probabilities (soft SPPO's P̂), which the checks then hold to [0, 1]. Compositions without the member: false.
+template <class C> constexpr bool reward_is_probability() noexcept {
+  if constexpr (requires { { C::reward_is_probability } -> std::convertible_to<bool>; }) {
+    return C::reward_is_probability;
+  } else {
+    return false;
+  }
+}
 template <LossLike L> constexpr loss_shape shape_of() noexcept;
 /// Checks the loss's parameters under the policy; false (after raising) when one is invalid.
 template <LossLike L, ErrorPolicy P> bool check_loss_parameters(const L& l, const P& policy);
@@ -307,7 +317,7 @@ template <LossLike L, ErrorPolicy P> bool check_loss_parameters(const L& l, cons
 
 template <LossLike L> constexpr loss_shape shape_of() noexcept {
   using C = decltype(as_loss(std::declval<const L&>()));
-  return {loss_name<L>(), C::inputs, C::group_size, C::min_group_size, C::ranks};
+  return {loss_name<L>(), C::inputs, C::group_size, C::min_group_size, C::ranks, reward_is_probability<C>()};
 }
 
 /// Whether the n values are all finite (and > 0 when `positive`). For float and double, one pass over the bits that
@@ -341,22 +351,28 @@ bool check_group_values(const loss_shape& shape, const group_ref<T>& group, std:
   if constexpr (std::is_same_v<P, errors::unchecked>) {
     return true;
   } else {
-    const auto field = [&](input which, const T* values, const char* name, bool positive) {
+    // `positive`: finite and > 0 (lengths); `probability`: in [0, 1] (rewards that are win probabilities, which also
+    // excludes NaN and ±inf); otherwise finite.
+    const auto field = [&](input which, const T* values, const char* name, bool positive, bool probability) {
       if (!contains(shape.inputs, which) || group.size == 0) return true;
-      // One branch-free pass first; the index of the culprit is looked for only after a failure.
-      if (all_valid(values, group.size, positive)) return true;
+      // One branch-free pass first (all_valid, for the finite rules); the culprit is looked for only after a failure,
+      // or directly for the rare probability rule.
+      if (!probability && all_valid(values, group.size, positive)) return true;
       for (std::int64_t i = 0; i < group.size; ++i) {
         const T x = values[i];
-        if (is_finite(x) && (!positive || x > T(0))) continue;
+        if (probability ? (x >= T(0) && x <= T(1)) : (is_finite(x) && (!positive || x > T(0)))) continue;
         const std::string indexed = std::string(name) + "[" + std::to_string(first + i) + "]";
-        return fail(policy, errc::domain_error,
-                    rule_message(shape.name, indexed, positive ? "must be finite and > 0" : "must be finite",
-                                 static_cast<double>(x)));
+        const char* rule = probability ? "must be a probability in [0, 1]"
+                           : positive  ? "must be finite and > 0"
+                                       : "must be finite";
+        return fail(policy, errc::domain_error, rule_message(shape.name, indexed, rule, static_cast<double>(x)));
       }
       return true;
     };
-    return field(input::logp, group.logp, "logp", false) && field(input::ref_logp, group.ref_logp, "ref_logp", false) &&
-           field(input::length, group.length, "length", true) && field(input::reward, group.reward, "reward", false);
+    return field(input::logp, group.logp, "logp", false, false) &&
+           field(input::ref_logp, group.ref_logp, "ref_logp", false, false) &&
+           field(input::length, group.length, "length", true, false) &&
+           field(input::reward, group.reward, "reward", false, shape.reward_is_probability);
   }
 }
 

@@ -8,8 +8,8 @@
 //   rpo::dno (DNO: the logistic distance against b = logit P carried by the rewards).
 // Public names (weighted sums with the NLL term, rpo/extension.hpp): rpo::cpo, rpo::irpo, rpo::mpo, rpo::orpo.
 // Public names (outside the template, rpo/extension.hpp; docs/methods.md says why each is outside):
-//   rpo::robust_dpo, rpo::nca_pair, rpo::bco_pair, rpo::sppo_hard, rpo::apo_zero, rpo::apo_down, rpo::dpop,
-//   rpo::dpo_shift, and over groups rpo::nca.
+//   rpo::robust_dpo, rpo::nca_pair, rpo::bco_pair, rpo::sppo_hard, rpo::sppo_soft, rpo::apo_zero, rpo::apo_down,
+//   rpo::dpop, rpo::dpo_shift, and over groups rpo::nca.
 // Public names (beside the template, rpo/extension.hpp: shift-invariant, but beyond the four policies): rpo::madpo,
 //   and over groups rpo::swepo.
 // Public names (groups of K ≥ 2 responses, given by offsets; each is its pairwise counterpart at K = 2):
@@ -477,6 +477,16 @@ struct sppo_hard {
   double beta = 0.1;  ///< β > 0
   using composition = extension::pairwise<extension::sppo_hard>;
   constexpr composition compose() const noexcept { return {.kernel = {.beta = beta}}; }
+};
+
+/// Soft SPPO (Wu et al. 2024, Eq. 4.7 with P̂ estimated): Σ_y (ℓ_y − (P̂_y − ½)/β)² over the pair, P̂_y ∈ [0, 1] in the
+/// `reward` field. P̂ = (1, 0) is rpo::sppo_hard. Outside: pointwise squared.  LOSSES.md §1.9 (unverified against the
+/// paper text).  @sa docs/methods.md#sppo_soft
+struct sppo_soft {
+  static constexpr const char* name = "rpo::sppo_soft";
+  double beta = 0.1;  ///< β > 0 (η_SPPO = 1/β)
+  using composition = extension::sppo_soft;
+  constexpr composition compose() const noexcept { return {.beta = beta}; }
 };
 
 /// APO-zero (D'Oosterlinck et al. 2024; TRL `apo_zero`). Outside: anchored.  LOSSES.md §1.11.

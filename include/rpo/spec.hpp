@@ -111,6 +111,8 @@ class any_loss {
   /// What it needs of a group's explicit rewards (rpo::ranking::none for most); evaluate() rejects a group that breaks
   /// it.
   ranking ranks() const noexcept { return state_->ranks; }
+  /// True when the explicit rewards are win probabilities, which evaluate() holds to [0, 1] (rpo::sppo_soft).
+  bool reward_is_probability() const noexcept { return state_->reward_is_probability; }
 
   /// The number of groups evaluate() will see in `in` (offsets.size() − 1, or N / group_size()).
   template <Scalar T> std::int64_t group_count(const batch_input<T>& in) const noexcept;
@@ -140,6 +142,7 @@ class any_loss {
     input inputs = input::none;
     std::int64_t group_size = 0, min_group_size = 0;
     ranking ranks = ranking::none;
+    bool reward_is_probability = false;
     virtual ~model() = default;
     virtual double run(const batch_input<double>& in, const batch_output<double>& out, reduction how) const = 0;
     virtual float run(const batch_input<float>& in, const batch_output<float>& out, reduction how) const = 0;
@@ -673,6 +676,13 @@ inline const auto& presets() {
                                  "Wu et al., Self-Play Preference Optimization, arXiv 2405.00675",
                                  "TRL DPOTrainer loss_type=sppo_hard; Liger-Kernel DPO sppo_hard; PaddleNLP sppo_hard",
                                  {{"beta", &sppo_hard::beta, "beta > 0"}}},
+      preset_entry<sppo_soft, 1>{"sppo_soft",
+                                 "SPPO, soft (Wu et al. 2024, Eq. 4.7): sum_y (l_y - (P_y - 1/2)/beta)^2, P_y in [0, 1] "
+                                 "the win probability in the reward field; LOSSES.md 1.9 (unverified against the paper)",
+                                 "beta = beta",
+                                 "Wu et al., Self-Play Preference Optimization, arXiv 2405.00675",
+                                 "none (TRL has only sppo_hard)",
+                                 {{"beta", &sppo_soft::beta, "beta > 0 (eta = 1/beta)"}}},
       preset_entry<apo_zero, 1>{"apo_zero",
                                 "APO-zero (D'Oosterlinck et al. 2024, Eq. 7); LOSSES.md 1.11",
                                 "kernel.beta = beta",
@@ -889,6 +899,7 @@ template <LossLike L> any_loss any_loss::from(const L& l, std::string name, std:
   state->group_size = C::group_size;
   state->min_group_size = C::min_group_size;
   state->ranks = C::ranks;
+  state->reward_is_probability = detail::reward_is_probability<C>();
   return any_loss(std::move(state));
 }
 

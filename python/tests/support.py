@@ -137,6 +137,8 @@ def random_batch(loss, groups, rng, dtype=np.float64, all_fields=False, offsets=
         if loss.name == "odpo":   # its offset log(r_c - r_r) needs the chosen reward above the rejected one
             pairs = fields["reward"].reshape(-1, 2)
             fields["reward"] = np.stack([pairs.max(axis=1), pairs.min(axis=1)], axis=1).reshape(-1)
+        if loss.name == "sppo_soft":   # its rewards are win probabilities in [0, 1] (methods.md#sppo_soft)
+            fields["reward"] = 1.0 / (1.0 + np.exp(-fields["reward"]))
         if offsets:
             fields["offsets"] = pair_offsets(groups)
     else:

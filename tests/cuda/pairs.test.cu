@@ -29,12 +29,12 @@ namespace {
 using test::cuda::buffer;
 
 /// N pairs (chosen, rejected): log-probs in [−60, −1], lengths 1..100, rewards with the chosen one above (as the
-/// log-reward offset of rpo::odpo needs).
+/// log-reward offset of rpo::odpo needs), all in [0, 1] (win probabilities, as rpo::sppo_soft needs).
 template <class T> struct pair_batch {
   std::vector<T> logp, ref_logp, length, reward;
   pair_batch(std::size_t pairs, std::uint64_t seed) {
     std::mt19937_64 rng(seed);
-    std::uniform_real_distribution<double> lp(-60, -1), hi(0.5, 3), lo(-3, 0.25);
+    std::uniform_real_distribution<double> lp(-60, -1), hi(0.5, 1), lo(0, 0.25);
     std::uniform_int_distribution<int> n(1, 100);
     for (std::size_t i = 0; i < 2 * pairs; ++i) {
       logp.push_back(static_cast<T>(lp(rng)));
@@ -94,7 +94,8 @@ TEST_SUITE("cuda pairs") {
                      job<rpo::dpo, float>, job<rpo::cdpo, float>, job<rpo::ipo, float>, job<rpo::simpo, float>,
                      job<rpo::hinge, float>, job<rpo::rpo_fwd, float>, job<rpo::rpo_bwd, float>, job<rpo::odpo, float>,
                      job<rpo::dpo, double>, job<rpo::rpo_sq, double>, job<rpo::ipo_normalized, double>,
-                     job<rpo::cpo, double>, job<rpo::robust_dpo, double>) {
+                     job<rpo::cpo, double>, job<rpo::robust_dpo, double>, job<rpo::sppo_soft, float>,
+                     job<rpo::sppo_soft, double>) {
     RPO_REQUIRE_DEVICE();
     using P = typename J::preset;
     using T = typename J::scalar;
@@ -155,6 +156,11 @@ TEST_SUITE("cuda pairs") {
     SUBCASE("rewards out of the order the log-reward offset needs") {
       b.reward[41] = b.reward[40];
       test::expect_error<std::domain_error>([&] { call(rpo::odpo{}, b); }, {"rpo::odpo: group 20 (responses 40 to 41)"});
+    }
+    SUBCASE("a win probability outside [0, 1]") {
+      b.reward[77] = 1.5f;
+      test::expect_error<std::domain_error>([&] { call(rpo::sppo_soft{}, b); },
+                                            {"rpo::sppo_soft: reward[77] must be a probability in [0, 1]"});
     }
     SUBCASE("a value the loss does not read is not checked") {
       b.reward[0] = std::numeric_limits<float>::quiet_NaN();

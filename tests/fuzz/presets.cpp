@@ -33,7 +33,9 @@ int presets(const std::uint8_t* data, std::size_t size) {
     logp[i] = in.ConsumeFloatingPointInRange<double>(-60.0, 0.0);
     ref_logp[i] = in.ConsumeFloatingPointInRange<double>(-60.0, 0.0);
     length[i] = in.ConsumeFloatingPointInRange<double>(1.0, 200.0);
-    reward[i] = in.ConsumeFloatingPointInRange<double>(-10.0, 10.0);
+    // Win probabilities (rpo::sppo_soft) in their domain [0, 1]; other rewards anywhere in [-10, 10].
+    reward[i] = loss.reward_is_probability() ? in.ConsumeProbability<double>()
+                                             : in.ConsumeFloatingPointInRange<double>(-10.0, 10.0);
   }
   const std::int64_t offsets[2] = {0, k};
   const auto value = [&](const std::vector<double>& at, std::vector<double>* grad) {

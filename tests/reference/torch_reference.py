@@ -8,8 +8,8 @@ from the formulas in docs/distance.md, docs/reward.md, docs/target.md, docs/samp
 pairs, and for the multi-response schemes (a group of K >= 2 responses per prompt: sampling=loo, all_pairs,
 best_worst, softmax, plackett_luce) from reference/RPO.md §3.5 (L-loo, L-pairs, L-soft), (E10), (E10f), §7 and
 reference/LOSSES.md §4.11 (Plackett-Luce), §4.12 (InfoNCA, NCA), §4.10 (MPO/SWEPO); the methods beside the template
-from LOSSES.md's formulas (§1-4, among them BCO with its shift delta §1.8, ORPO §2.2, MADPO §4.7, DNO §4.8).
-The gradients (d loss / d logp and d loss / d ref_logp of every response) come from torch autograd.
+from LOSSES.md's formulas (§1-4, among them BCO with its shift delta §1.8, soft SPPO §1.9, ORPO §2.2, MADPO §4.7,
+DNO §4.8). The gradients (d loss / d logp and d loss / d ref_logp of every response) come from torch autograd.
 
 The independence rule. This file is written from the documentation and reference/RPO.md, reference/LOSSES.md
 only. It must never read, import or call rpo's own code (include/, the Python module), so that a mistake shared by
@@ -31,7 +31,8 @@ the same format with arrays of K entries:
 
 `loss` is the group's own loss (no reduction over lines). `reward` is present whenever the loss reads it: for
 target=reward_gap, and for the schemes that order a group by explicit reward (all_pairs with a label target,
-best_worst, plackett_luce); the rewards of a group are at least 1e-3 apart (no ties). Regenerate (the output is
+best_worst, plackett_luce); the rewards of a group are at least 1e-3 apart (no ties); for soft SPPO, whose rewards
+are win probabilities, they lie in [0, 1]. Regenerate (the output is
 committed; use Debian's python3, which has torch):
 
     /usr/bin/python3 tests/reference/torch_reference.py [--out DIR]
@@ -222,6 +223,9 @@ OUTSIDE = {
                                          - F.logsigmoid(-(p["beta"] * lr - p.get("delta", 0.0)))),
     # §1.9 SPPO-hard: (l_c - 1/(2 beta))^2 + (l_r + 1/(2 beta))^2
     "sppo_hard": lambda p, lc, lr, **_: (lc - 0.5 / p["beta"]) ** 2 + (lr + 0.5 / p["beta"]) ** 2,
+    # §1.9 soft SPPO: sum_y (l_y - eta (P_y - 1/2))^2, eta = 1/beta, P_y in [0, 1] the reward field (methods.md#sppo_soft)
+    "sppo_soft": lambda p, lc, lr, reward, **_: ((lc - (reward[:, 0] - 0.5) / p["beta"]) ** 2
+                                                  + (lr - (reward[:, 1] - 0.5) / p["beta"]) ** 2),
     # §1.11 APO-zero: 1 - sigma(beta l_c) + sigma(beta l_r); APO-down: sigma(beta l_c) + 1 - sigma(a)
     "apo_zero": lambda p, lc, lr, **_: 1 - torch.sigmoid(p["beta"] * lc) + torch.sigmoid(p["beta"] * lr),
     "apo_down": lambda p, lc, lr, **_: torch.sigmoid(p["beta"] * lc) + 1 - torch.sigmoid(p["beta"] * (lc - lr)),
@@ -280,13 +284,15 @@ def _outside_group(name):
                       "draw_as": _component("logistic", "implicit", p["beta"], "reward_gap", 1.0, sampling="softmax")}
 
 
-def _outside(name, rewards=False):
+def _outside(name, rewards=False, probabilities=False):
     """The description of a loss outside the template: it reads logp and ref_logp (and the rewards when `rewards`); it
     is drawn as DPO with its beta (as RPO-bwd with eta = 1 when it reads rewards) (draw_as), so that the golden pairs
-    cover large and small a = beta (l_c - l_r)."""
-    target = ("reward_gap", 1.0) if rewards else ("hard", None)
+    cover large and small a = beta (l_c - l_r). With `probabilities` its rewards are win probabilities in [0, 1]
+    (soft SPPO): draw_pair maps each drawn reward r to sigma(r), and uses (1, 0) and (0, 1) for some pairs."""
+    target = ("reward_gap", 1.0) if rewards or probabilities else ("hard", None)
     return lambda p: {"kind": "outside", "formula": name, "params": dict(p), "sampling": "pair", "gamma": 0.0,
-                      "inputs": ("logp", "ref_logp", "reward") if rewards else ("logp", "ref_logp"),
+                      "inputs": ("logp", "ref_logp", "reward") if rewards or probabilities else ("logp", "ref_logp"),
+                      "probabilities": probabilities,
                       "draw_as": _component("bwd_kl", "implicit", p["beta"], *target)}
 
 
@@ -314,6 +320,7 @@ PRESETS.update({
     "nca_pair": ({"beta": 0.01}, _outside("nca_pair")),
     "bco_pair": ({"beta": 0.1, "delta": 0.0}, _outside("bco_pair")),
     "sppo_hard": ({"beta": 0.1}, _outside("sppo_hard")),
+    "sppo_soft": ({"beta": 0.1}, _outside("sppo_soft", probabilities=True)),
     "apo_zero": ({"beta": 0.1}, _outside("apo_zero")),
     "apo_down": ({"beta": 0.1}, _outside("apo_down")),
     "dpop": ({"beta": 0.1, "lambda": 50.0}, _outside("dpop")),
@@ -894,6 +901,7 @@ PRESET_ALTERNATIVES = {
     "nca_pair": {"beta": 0.2},
     "bco_pair": {"beta": 0.5, "delta": -0.75},
     "sppo_hard": {"beta": 0.5},
+    "sppo_soft": {"beta": 0.5},
     "apo_zero": {"beta": 0.5},
     "apo_down": {"beta": 0.5},
     "dpop": {"beta": 0.2, "lambda": 5.0},
@@ -1127,6 +1135,9 @@ def draw_pair(rng, desc, kind, index):
         if tries > CONSTRUCTION_TRIES and kind in ("large", "near"):
             kind = "typical"
         reward = _draw_rewards(rng, desc["target"], kind, index) if "reward" in desc["inputs"] else [0.0, 0.0]
+        if record_desc.get("probabilities"):   # win probabilities (soft SPPO): sigma(r), or the hard labels
+            reward = [1.0, 0.0] if index % 6 == 0 else [0.0, 1.0] if index % 6 == 3 else [
+                1.0 / (1.0 + math.exp(-r)) for r in reward]
         if kind in ("typical", "one_token"):
             logp, ref_logp, length = _draw_typical(rng, kind, index)
         else:

@@ -29,6 +29,8 @@ template <class T> struct group {
   std::vector<T> logp, ref_logp, length, reward;
 };
 
+/// A loss whose rewards are win probabilities (rpo::sppo_soft) gets each reward r as ½ + ½·tanh(r) ∈ [0, 1]: the same
+/// order and ties, and ±1e30 become 1 and 0, the ends of its domain.
 template <class T, class F> group<T> make(const rpo::any_loss& l, std::int64_t k, F&& at) {
   const std::int64_t n = l.group_size() != 0 ? l.group_size() : k;
   group<T> g;
@@ -37,7 +39,7 @@ template <class T, class F> group<T> make(const rpo::any_loss& l, std::int64_t k
     g.logp.push_back(static_cast<T>(logp));
     g.ref_logp.push_back(static_cast<T>(ref_logp));
     g.length.push_back(static_cast<T>(length));
-    g.reward.push_back(static_cast<T>(reward));
+    g.reward.push_back(static_cast<T>(l.reward_is_probability() ? 0.5 + 0.5 * std::tanh(reward) : reward));
   }
   return g;
 }

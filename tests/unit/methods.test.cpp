@@ -7,10 +7,13 @@
 
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "rpo/batch.hpp"
@@ -507,7 +510,7 @@ TEST_SUITE("methods") {
     refuses(rpo::dpo_shift{.lambda = 1.5}, "rpo::dpo_shift: lambda must be in (0, 1], but got lambda = 1.5");
   }
 
-  // --- BCO with the running-mean shift δ (LOSSES.md §1.8) ---------------------------------------------------------
+  // --- BCO with the running-mean shift δ, and soft SPPO (LOSSES.md §1.8, §1.9) ------------------------------------
 
   /// TRL v1's bco_pair kernel as it was before δ existed: softplus(−βℓ_c) + softplus(βℓ_r), −βσ(−βℓ_c), βσ(βℓ_r), with
   /// the same one-exponential primitives, so that δ = 0 can be held to it bit for bit.
@@ -584,26 +587,158 @@ TEST_SUITE("methods") {
     }
   }
 
-  TEST_CASE("BCO with delta != 0: gradients agree with central differences") {
-    // delta held fixed in both evaluations (LOSSES.md §9: it is a constant of the objective).
-    check_gradients_at_random_pairs(rpo::bco_pair{.beta = 0.1, .delta = 0.8}, 233);
-    check_gradients_at_random_pairs(rpo::bco_pair{.beta = 0.3, .delta = -2.5}, 239);
-  }
-  TEST_CASE_TEMPLATE("BCO with delta: finite loss and gradients at extreme log-ratios", T, float, double) {
-    const double top = std::is_same_v<T, float> ? 1e4 : 1e15;
-    for (double x : {-top, -100.0, 0.0, 3.0, top / 7}) {
-      for (double y : {-top, -2.0, 0.5, top / 5}) {
-        const rpo::pair_input<T> in{.logp = {static_cast<T>(-std::fabs(x)), static_cast<T>(-std::fabs(y))},
-                                    .ref_logp = {static_cast<T>(-std::fabs(x) - x), static_cast<T>(-std::fabs(y) - y)}};
-        CAPTURE(x);
-        CAPTURE(y);
-        test::check_finite(rpo::value_and_grad(rpo::bco_pair{.beta = 1, .delta = 50}, in));
-        test::check_finite(rpo::value_and_grad(rpo::bco_pair{.beta = 1, .delta = -top}, in));
+  TEST_CASE_TEMPLATE("BCO with delta != 0 and soft SPPO: gradients agree with central differences", P, rpo::bco_pair,
+                     rpo::sppo_soft) {
+    if constexpr (std::is_same_v<P, rpo::bco_pair>) {
+      // delta held fixed in both evaluations (LOSSES.md §9: it is a constant of the objective).
+      check_gradients_at_random_pairs(rpo::bco_pair{.beta = 0.1, .delta = 0.8}, 233);
+      check_gradients_at_random_pairs(rpo::bco_pair{.beta = 0.3, .delta = -2.5}, 239);
+    } else {
+      // Win probabilities drawn in [0, 1], the ends included now and then.
+      std::mt19937_64 rng(241);
+      std::uniform_real_distribution<double> p(0, 1);
+      for (double spread : {0.5, 5.0, 60.0}) {
+        for (int n = 0; n < 60; ++n) {
+          rpo::pair_input<double> in = random_pair(rng, spread);
+          in.reward[0] = n % 10 == 0 ? 1.0 : p(rng);
+          in.reward[1] = n % 10 == 5 ? 0.0 : p(rng);
+          for (double beta : {0.1, 2.0}) {
+            CAPTURE(spread);
+            CAPTURE(beta);
+            check_gradients(rpo::sppo_soft{.beta = beta}, in);
+            check_gradients(rpo::sppo_soft{.beta = beta}, test::to_float(in));
+          }
+        }
       }
     }
   }
 
-  TEST_CASE("BCO refuses a non-finite delta, naming it") {
+  TEST_CASE("soft SPPO equals LOSSES.md 1.9's per-response formula (l_y - eta (P_y - 1/2))^2, value and gradient") {
+    std::mt19937_64 rng(251);
+    std::uniform_real_distribution<double> p(0, 1);
+    for (int n = 0; n < 300; ++n) {
+      rpo::pair_input<double> in = random_pair(rng, 20.0);
+      in.reward[0] = p(rng);
+      in.reward[1] = p(rng);
+      for (double beta : {0.1, 0.5, 3.0}) {
+        const double eta = 1 / beta;
+        const double e0 = ratio(in, 0) - eta * (in.reward[0] - 0.5), e1 = ratio(in, 1) - eta * (in.reward[1] - 0.5);
+        const auto r = rpo::value_and_grad(rpo::sppo_soft{.beta = beta}, in);
+        CAPTURE(beta);
+        CHECK_CLOSE(r.loss, e0 * e0 + e1 * e1, 1e-12, 1e-12);
+        CHECK_CLOSE(r.grad_logp[0], 2 * e0, 1e-12, 1e-12);
+        CHECK_CLOSE(r.grad_logp[1], 2 * e1, 1e-12, 1e-12);
+        CHECK_CLOSE(r.grad_ref_logp[0], -2 * e0, 1e-12, 1e-12);
+        CHECK_CLOSE(r.grad_ref_logp[1], -2 * e1, 1e-12, 1e-12);
+      }
+      // At P = 1/2 for both the target is 0: the loss is l_c^2 + l_r^2 whatever beta.
+      rpo::pair_input<double> half = in;
+      half.reward[0] = half.reward[1] = 0.5;
+      CHECK_CLOSE(rpo::value_and_grad(rpo::sppo_soft{.beta = 0.01}, half).loss,
+                  ratio(in, 0) * ratio(in, 0) + ratio(in, 1) * ratio(in, 1), 1e-13, 1e-300);
+    }
+  }
+
+  TEST_CASE_TEMPLATE("soft SPPO with P = (1, 0) is sppo_hard exactly; (0, 1) swaps the roles", T, float, double) {
+    std::mt19937_64 rng(257);
+    for (int n = 0; n < 300; ++n) {
+      const rpo::pair_input<double> d = random_pair(rng, n < 150 ? 5.0 : 80.0);
+      rpo::pair_input<T> in;
+      for (int i = 0; i < 2; ++i) {
+        in.logp[i] = static_cast<T>(d.logp[i]);
+        in.ref_logp[i] = static_cast<T>(d.ref_logp[i]);
+      }
+      in.reward[0] = T(1);
+      in.reward[1] = T(0);
+      for (double beta : {0.1, 0.3, 4.0}) {
+        CAPTURE(beta);
+        expect_identical(rpo::value_and_grad(rpo::sppo_soft{.beta = beta}, in),
+                         rpo::value_and_grad(rpo::sppo_hard{.beta = beta}, in));
+        // P = (0, 1): the second response is the winner; sppo_hard on the swapped pair, gradients swapped back.
+        rpo::pair_input<T> flipped = in, swapped = in;
+        flipped.reward[0] = T(0);
+        flipped.reward[1] = T(1);
+        std::swap(swapped.logp[0], swapped.logp[1]);
+        std::swap(swapped.ref_logp[0], swapped.ref_logp[1]);
+        const auto soft = rpo::value_and_grad(rpo::sppo_soft{.beta = beta}, flipped);
+        const auto hard = rpo::value_and_grad(rpo::sppo_hard{.beta = beta}, swapped);
+        CHECK(soft.loss == hard.loss);
+        CHECK(soft.grad_logp[0] == hard.grad_logp[1]);
+        CHECK(soft.grad_logp[1] == hard.grad_logp[0]);
+      }
+    }
+  }
+
+  TEST_CASE("soft SPPO over a batch: the same per pair, and reward outside [0, 1] is a domain error naming reward[i]") {
+    const std::vector<double> logp{-10, -12, -8, -9}, ref{-11, -11.5, -8.5, -7}, p{0.9, 0.2, 0.5, 0.5};
+    std::vector<double> grad(4), loss(2);
+    const double total = rpo::evaluate(rpo::sppo_soft{.beta = 0.5}, rpo::batch_input<double>{logp, ref, {}, p},
+                                       rpo::batch_output<double>{loss, grad}, rpo::reduction::sum());
+    for (std::size_t g = 0; g < 2; ++g) {
+      const rpo::pair_input<double> in{.logp = {logp[2 * g], logp[2 * g + 1]},
+                                       .ref_logp = {ref[2 * g], ref[2 * g + 1]},
+                                       .reward = {p[2 * g], p[2 * g + 1]}};
+      const auto r = rpo::value_and_grad(rpo::sppo_soft{.beta = 0.5}, in);
+      CHECK(loss[g] == r.loss);
+      CHECK(grad[2 * g] == r.grad_logp[0]);
+    }
+    CHECK_CLOSE(total, loss[0] + loss[1], 1e-15, 0);
+
+    const auto domain = [](auto&& call, std::initializer_list<const char*> parts) {
+      test::expect_error<std::domain_error>(call, parts);
+    };
+    for (double bad : {-0.01, 1.5, std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN()}) {
+      CAPTURE(bad);
+      std::vector<double> q = p;
+      q[3] = bad;
+      domain([&] { (void)rpo::evaluate(rpo::sppo_soft{}, rpo::batch_input<double>{logp, ref, {}, q}); },
+             {"rpo::sppo_soft: reward[3] must be a probability in [0, 1], but got reward[3] = "});
+      const rpo::pair_input<double> in{.logp = {-1, -2}, .ref_logp = {-1, -2}, .reward = {0.5, bad}};
+      domain([&] { (void)rpo::value_and_grad(rpo::sppo_soft{}, in); },
+             {"rpo::sppo_soft: reward[1] must be a probability in [0, 1]"});
+    }
+    // The ends are probabilities; other losses that read rewards keep the plain finiteness rule.
+    const rpo::pair_input<double> ends{.logp = {-1, -2}, .ref_logp = {-1, -2}, .reward = {1.0, 0.0}};
+    CHECK(std::isfinite(rpo::value_and_grad(rpo::sppo_soft{}, ends).loss));
+    const rpo::pair_input<double> big{.logp = {-1, -2}, .ref_logp = {-1, -2}, .reward = {7.0, -3.0}};
+    CHECK(std::isfinite(rpo::value_and_grad(rpo::madpo{}, big).loss));
+    // In a weighted sum the rule follows the term that reads probabilities.
+    using mixed = rpo::sum<rpo::sppo_soft::composition, rpo::nll>;
+    static_assert(rpo::detail::reward_is_probability<mixed>());
+    static_assert(!rpo::detail::reward_is_probability<rpo::madpo::composition>());
+    const rpo::pair_input<double> out_of_range{.logp = {-1, -2}, .ref_logp = {-1, -2}, .length = {1, 1},
+                                               .reward = {1.25, 0.0}};
+    domain([&] { (void)rpo::value_and_grad(mixed{}, out_of_range); }, {"reward[0] must be a probability in [0, 1]"});
+    // errors::report: NaN, the status names the field; errors::unchecked: not checked.
+    rpo::status status;
+    const auto r = rpo::value_and_grad(rpo::sppo_soft{}, out_of_range, rpo::errors::report{&status});
+    CHECK(std::isnan(r.loss));
+    CHECK(status.code == rpo::errc::domain_error);
+    CHECK(status.message.find("reward[0]") != std::string::npos);
+    CHECK(std::isfinite(rpo::value_and_grad(rpo::sppo_soft{}, out_of_range, rpo::errors::unchecked{}).loss));
+  }
+
+  TEST_CASE_TEMPLATE("BCO with delta and soft SPPO: finite loss and gradients at extreme log-ratios", T, float, double) {
+    const double top = std::is_same_v<T, float> ? 1e4 : 1e15;
+    for (double x : {-top, -100.0, 0.0, 3.0, top / 7}) {
+      for (double y : {-top, -2.0, 0.5, top / 5}) {
+        for (double p : {0.0, 0.5, 1.0}) {
+          const rpo::pair_input<T> in{.logp = {static_cast<T>(-std::fabs(x)), static_cast<T>(-std::fabs(y))},
+                                      .ref_logp = {static_cast<T>(-std::fabs(x) - x), static_cast<T>(-std::fabs(y) - y)},
+                                      .reward = {static_cast<T>(p), static_cast<T>(1 - p)}};
+          CAPTURE(x);
+          CAPTURE(y);
+          CAPTURE(p);
+          test::check_finite(rpo::value_and_grad(rpo::bco_pair{.beta = 1, .delta = 50}, in));
+          test::check_finite(rpo::value_and_grad(rpo::bco_pair{.beta = 1, .delta = -top}, in));
+          test::check_finite(rpo::value_and_grad(rpo::sppo_soft{.beta = 1}, in));
+          test::check_finite(rpo::value_and_grad(rpo::sppo_soft{.beta = 1e-3}, in));  // η = 1000: targets ±500
+        }
+      }
+    }
+  }
+
+  TEST_CASE("BCO and soft SPPO refuse invalid parameters, naming them") {
     const rpo::pair_input<double> in{.logp = {-3, -4}, .ref_logp = {-3, -4}, .reward = {0.5, 0.5}};
     const auto refuses = [&](const auto& preset, const std::string& message) {
       test::expect_error<std::invalid_argument>([&] { (void)rpo::value_and_grad(preset, in); }, {message.c_str()});
@@ -612,6 +747,7 @@ TEST_SUITE("methods") {
             "rpo::bco_pair: delta must be finite, but got delta = inf");
     refuses(rpo::bco_pair{.delta = std::numeric_limits<double>::quiet_NaN()}, "rpo::bco_pair: delta must be finite");
     refuses(rpo::bco_pair{.beta = 0, .delta = 1}, "rpo::bco_pair: beta must be finite and > 0, but got beta = 0");
+    refuses(rpo::sppo_soft{.beta = -1}, "rpo::sppo_soft: beta must be finite and > 0, but got beta = -1");
   }
 
   // --- ORPO, DNO, MADPO (pairs), NCA and MPO/SWEPO (groups of K) --------------------------------------------------

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "rpo/spec.hpp"
+#include "support/expect_error.hpp"
 #include "support/token_case.hpp"
 
 namespace {
@@ -184,12 +185,31 @@ TEST_SUITE("spec") {
     check_same<float>(rpo::parse_loss("discopop(tau=0.5)"), rpo::discopop{.tau = 0.5}, rpo::reduction::mean());
   }
 
-  TEST_CASE("bco_pair's delta through the registry: the static preset to the last bit, and its check") {
+  TEST_CASE("bco_pair's delta and sppo_soft through the registry: the static presets to the last bit, their checks") {
     check_same<double>(rpo::parse_loss("bco_pair(beta=0.3, delta=-1.25)"), rpo::bco_pair{.beta = 0.3, .delta = -1.25},
                        rpo::reduction::mean());
     check_same<float>(rpo::parse_loss("bco_pair(delta=2)"), rpo::bco_pair{.delta = 2}, rpo::reduction::sum());
     CHECK(rpo::parse_loss("bco_pair").spec() == "bco_pair(beta=0.1, delta=0)");
     CHECK(contains(message_of("bco_pair(delta=inf)"), "delta must be finite"));
+
+    // sppo_soft reads its rewards as win probabilities: a batch with P in [0, 1] (the ends included).
+    random_batch<double> batch(16);
+    for (std::size_t i = 0; i < batch.reward.size(); ++i)
+      batch.reward[i] = i == 0 ? 1.0 : i == 1 ? 0.0 : 0.5 + 0.5 * std::tanh(batch.reward[i]);
+    const rpo::any_loss soft = rpo::parse_loss("sppo_soft(beta=0.25)");
+    CHECK(soft.group_size() == 2);
+    CHECK(soft.reward_is_probability());
+    CHECK_FALSE(rpo::parse_loss("dpo").reward_is_probability());
+    CHECK_FALSE(rpo::parse_loss("madpo").reward_is_probability());
+    const auto in = batch.input();
+    const auto got = run<double>(16, 32, [&](const auto& out) { return soft.evaluate(in, out); });
+    const auto want =
+        run<double>(16, 32, [&](const auto& out) { return rpo::evaluate(rpo::sppo_soft{.beta = 0.25}, in, out); });
+    CHECK(got == want);
+    batch.reward[5] = 1.5;
+    test::expect_error<std::domain_error>([&] { (void)soft.evaluate(batch.input()); },
+                                          {"rpo::sppo_soft: reward[5] must be a probability in [0, 1], but got "
+                                           "reward[5] = 1.5"});
   }
 
   TEST_CASE("the general form spelling out a preset is that preset, to the last bit") {

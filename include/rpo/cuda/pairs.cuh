@@ -72,7 +72,8 @@ template <class C, class T> __device__ inline group_ref<T> group_at(const batch_
 }
 
 /// Lowers *first_bad to the first group holding a value the loss may not read: a non-finite log-prob, reference
-/// log-prob or reward, a length that is not finite and > 0, or rewards out of the order the loss needs
+/// log-prob or reward, a length that is not finite and > 0, a reward outside [0, 1] where the rewards are
+/// probabilities (rpo::detail::reward_is_probability), or rewards out of the order the loss needs
 /// (rpo::detail::ranking_breach), the checks of rpo::evaluate.
 template <class C, class T>
 __global__ void __launch_bounds__(block_threads)
@@ -87,6 +88,8 @@ __global__ void __launch_bounds__(block_threads)
       if constexpr (contains(C::inputs, input::ref_logp)) ok = ok && is_finite(group.ref_logp[i]);
       if constexpr (contains(C::inputs, input::length)) ok = ok && is_finite(group.length[i]) && group.length[i] > T(0);
       if constexpr (contains(C::inputs, input::reward)) ok = ok && is_finite(group.reward[i]);
+      if constexpr (rpo::detail::reward_is_probability<C>() && contains(C::inputs, input::reward))
+        ok = ok && group.reward[i] >= T(0) && group.reward[i] <= T(1);  // a win probability (soft SPPO)
     }
     if constexpr (C::ranks != ranking::none && contains(C::inputs, input::reward)) {
       if (ok) ok = rpo::detail::ranking_breach(C::ranks, group.reward, k).first < 0;
