@@ -1,8 +1,8 @@
 // The catalogue's methods (LOSSES.md §1–4) as presets, in the template, as weighted sums with the NLL term, and
-// outside the template (rpo/extension.hpp): gradients against central differences, values and gradients
-// against the formulas of LOSSES.md written out here, the reductions the catalogue states, finite values at extreme
-// inputs, and the checks of their parameters and inputs. The golden vectors of tests/reference/torch_reference.py
-// check the same presets through rpo-eval (CTest's golden:* tests).
+// outside the template (rpo/extension.hpp): gradients against central differences (and dual numbers for BCO's δ and
+// soft SPPO), values and gradients against the formulas of LOSSES.md written out here, the reductions the catalogue
+// states, finite values at extreme inputs, and the checks of their parameters and inputs. The golden vectors of
+// tests/reference/torch_reference.py check the same presets through rpo-eval (CTest's golden:* tests).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -19,6 +19,7 @@
 #include "rpo/batch.hpp"
 #include "rpo/presets.hpp"
 #include "support/close.hpp"
+#include "support/dual.hpp"
 #include "support/expect_error.hpp"
 #include "support/gradient_check.hpp"
 #include "support/presets.hpp"
@@ -716,6 +717,37 @@ TEST_SUITE("methods") {
     CHECK(status.code == rpo::errc::domain_error);
     CHECK(status.message.find("reward[0]") != std::string::npos);
     CHECK(std::isfinite(rpo::value_and_grad(rpo::sppo_soft{}, out_of_range, rpo::errors::unchecked{}).loss));
+  }
+
+  TEST_CASE("BCO with delta and soft SPPO: gradients equal forward-mode dual numbers exactly") {
+    // The unchecked core instantiated with test::dual<double>: seeding one input gives the exact partial derivative,
+    // with no step error (STYLE.md 4.7); δ and P̂ are constants, so they carry no derivative.
+    using D = test::dual<double>;
+    std::mt19937_64 rng(263);
+    std::uniform_real_distribution<double> p(0, 1);
+    const auto exact = [](const auto& preset, const rpo::pair_input<double>& in, int at, bool moving_ref) {
+      D logp[2] = {in.logp[0], in.logp[1]}, ref[2] = {in.ref_logp[0], in.ref_logp[1]},
+        reward[2] = {in.reward[0], in.reward[1]};
+      (moving_ref ? ref : logp)[at].d = 1;
+      return rpo::as_loss(preset).evaluate(rpo::group_ref<D>{logp, ref, nullptr, reward, 2}, nullptr, nullptr).d;
+    };
+    for (int n = 0; n < 200; ++n) {
+      rpo::pair_input<double> in = random_pair(rng, n < 100 ? 5.0 : 60.0);
+      in.reward[0] = p(rng);
+      in.reward[1] = p(rng);
+      const auto check = [&](const auto& preset) {
+        const auto r = rpo::value_and_grad(preset, in);
+        for (int i = 0; i < 2; ++i) {
+          CAPTURE(i);
+          CHECK_CLOSE(r.grad_logp[i], exact(preset, in, i, false), 1e-13, 1e-16);
+          CHECK_CLOSE(r.grad_ref_logp[i], exact(preset, in, i, true), 1e-13, 1e-16);
+        }
+      };
+      check(rpo::bco_pair{.beta = 0.3, .delta = 1.1});
+      check(rpo::bco_pair{.beta = 0.05, .delta = -4.0});
+      check(rpo::sppo_soft{.beta = 0.4});
+      check(rpo::sppo_soft{.beta = 5.0});
+    }
   }
 
   TEST_CASE_TEMPLATE("BCO with delta and soft SPPO: finite loss and gradients at extreme log-ratios", T, float, double) {
