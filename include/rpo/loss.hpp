@@ -326,7 +326,7 @@ template <LossLike L> constexpr loss_shape shape_of() noexcept {
 /// outside). The comparisons of floating-point values, x − x == 0 and x > 0, are not vectorised (their NaN cases),
 /// and took a third of rpo::evaluate's time on a million pairs; other scalars still use them. Under OpenMP, a long
 /// run is split over threads (an OR: the same answer on any number of them).
-template <Scalar T> constexpr bool all_valid(const T* x, std::int64_t n, bool positive) noexcept {
+template <Scalar T> bool all_valid(const T* x, std::int64_t n, bool positive) noexcept {
   if constexpr (std::is_same_v<T, double> || std::is_same_v<T, float>) {
     using U = std::conditional_t<sizeof(T) == 8, std::uint64_t, std::uint32_t>;
     constexpr U inf = std::bit_cast<U>(std::numeric_limits<T>::infinity());
