@@ -17,6 +17,23 @@ Names:
     losses()            every loss a spec can name, with its parameters and their defaults
     __version__         the version of the C++ library the module was built from
 
+Batch- and token-level functions without a spec name (their value depends on the whole batch, or on tokens):
+    kto(logp, ref_logp, desirable, z0=0.0, beta=0.1, lambda_desirable=1.0, lambda_undesirable=1.0,
+        reduction="mean", count=None) -> KTOResult (.loss, .response_loss, .grad_logp, .grad_ref_logp)
+    kto_reference_point(mismatched_logp, mismatched_ref_logp) -> float (KTO's z0)
+    aot(logp, ref_logp, offsets=None, beta=0.1, epsilon=0.0, unpaired=False, reduction="mean", count=None)
+                        -> Result (group_loss: the terms of each rank)
+    evaluate_weighted(loss, group_weights, logp, ref_logp=None, length=None, reward=None, offsets=None,
+                      reduction="mean", count=None) -> Result (an rpo.Loss with a constant weight per group: WPO)
+    gamma_po_gaps(logp, ref_logp=None, length=None, offsets=None, beta=0.1, gamma_beta_ratio=0.5, simpo=False)
+    gamma_po(margins, logp, ref_logp=None, length=None, offsets=None, beta=0.1, gamma_beta_ratio=0.5,
+             simpo=False, reduction="mean", count=None) -> Result
+    GammaPOMargins(beta=0.1, gamma_beta_ratio=0.5, simpo=False, tau=10.0, iterations=20, ...)
+                        .compute(gaps) -> margins, .push(gaps), .clear(), .queue, .gamma_0
+    wpo_weights(logits, target, mask=None)                    logits (S, T, V) -> S weights
+    length_desensitized_logp(token_logp, mask, alpha)         (S, T) -> S sequence log-probs (LD-DPO)
+    length_desensitized_logp_backward(grad_logp, mask, alpha, tokens=None) -> (S, T)
+
 Layout: N responses in G groups; without offsets, consecutive pairs (chosen, rejected, chosen, rejected, ...), or
 offsets = [0, ..., N] (G + 1 group boundaries), which the group losses (Loss.group_size == 0) require. The gradients are those of the reduced loss (the mean over the G
 groups by default); the per-group losses are before reduction. Errors (a bad spec, a missing field, a NaN, a wrong
@@ -24,6 +41,10 @@ shape) raise ValueError with a message that names the argument.
 
 PyTorch: `import rpo.torch` for rpo.torch.loss, a differentiable torch function (this module does not import torch).
 """
-from ._rpo import Loss, Result, __version__, losses
+from ._rpo import (GammaPOMargins, KTOResult, Loss, Result, __version__, aot, evaluate_weighted, gamma_po,
+                   gamma_po_gaps, kto, kto_reference_point, length_desensitized_logp,
+                   length_desensitized_logp_backward, losses, wpo_weights)
 
-__all__ = ["Loss", "Result", "losses", "__version__"]
+__all__ = ["Loss", "Result", "losses", "__version__", "kto", "kto_reference_point", "KTOResult", "aot",
+           "evaluate_weighted", "gamma_po_gaps", "gamma_po", "GammaPOMargins", "wpo_weights",
+           "length_desensitized_logp", "length_desensitized_logp_backward"]

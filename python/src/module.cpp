@@ -1,6 +1,9 @@
 // rpo._rpo — the Python binding of rpo::any_loss (rpo/spec.hpp) over numpy arrays.
 //
-// Python names: rpo.Loss, rpo.Result, rpo.losses, rpo.__version__ (re-exported by rpo/__init__.py).
+// Python names: rpo.Loss, rpo.Result, rpo.losses, rpo.__version__ (re-exported by rpo/__init__.py); batchwise.cpp
+// adds the batch- and token-level functions that have no spec name: rpo.kto, rpo.kto_reference_point, rpo.KTOResult,
+// rpo.aot, rpo.evaluate_weighted, rpo.gamma_po_gaps, rpo.gamma_po, rpo.GammaPOMargins, rpo.wpo_weights,
+// rpo.length_desensitized_logp, rpo.length_desensitized_logp_backward.
 // A Loss is parsed once from a spec string; Loss.value_and_grad evaluates a batch (rpo/batch.hpp's layout) in
 // float64, or in float32 when logp is float32, and returns the reduced loss, the per-group losses and the gradients
 // of the reduced loss. Every error of the library (a bad spec, a missing field, a NaN) is a ValueError carrying the
@@ -23,6 +26,7 @@
 #include "rpo/concepts.hpp"
 #include "rpo/config.hpp"
 #include "rpo/spec.hpp"
+#include "result.hpp"
 
 #ifndef RPO_VERSION_STRING
 #  define RPO_PYTHON_STRINGIFY_(x) #x
@@ -38,11 +42,7 @@ namespace {
 
 constexpr const char* who = "rpo.Loss.value_and_grad";
 
-/// What value_and_grad returns: the reduced loss, and numpy arrays of the per-group losses and the gradients.
-struct result {
-  double loss = 0;
-  py::array group_loss, grad_logp, grad_ref_logp;
-};
+using rpo_python::result;  // shared with batchwise.cpp (result.hpp)
 
 std::string shape_of(const py::array& a) {
   std::string out = "(";
@@ -266,4 +266,6 @@ number of groups of the whole global batch). The gradients are those of the redu
       },
       "Every loss a spec can name: a list of dicts (name, summary, composition, paper, libraries, parameters: a list "
       "of dicts name, default, description); the presets, then the general form 'rpo'.");
+
+  rpo_python::register_batchwise(m);  // KTO, AOT, evaluate_weighted, γ-PO, WPO weights, LD-DPO (batchwise.cpp)
 }
