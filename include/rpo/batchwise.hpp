@@ -511,14 +511,17 @@ T evaluate_aot(const aot& l, const batch_input<T>& in, const batch_output<T>& ou
   return static_cast<T>(total * scale);
 }
 
-template <LossLike L, Scalar T, ErrorPolicy P>
-T evaluate_weighted(const L& l, const batch_input<T>& in, std::type_identity_t<std::span<const T>> group_weights,
-                    const batch_output<T>& out, reduction how, P policy) {
+namespace detail {
+
+/// rpo::evaluate_weighted after the parameter check, for any loss: `shape` describes it (for the shape checks and
+/// messages), and `evaluate_sum(out)` evaluates it on `in` with reduction::sum() under the policy. The one body of the
+/// static entry point and of rpo::any_loss::evaluate_weighted.
+template <Scalar T, ErrorPolicy P, class EvaluateSum>
+T evaluate_weighted_with(const loss_shape& shape, const batch_input<T>& in, std::span<const T> group_weights,
+                         const batch_output<T>& out, reduction how, const P& policy, const EvaluateSum& evaluate_sum) {
   constexpr const char* who = "rpo::evaluate_weighted";
   constexpr T nan = std::numeric_limits<T>::quiet_NaN();
-  if (!detail::check_loss_parameters(l, policy)) return nan;
   // rpo::evaluate's shape checks (sizes, offsets, outputs, the reduction), to know G before the weights are read.
-  constexpr detail::loss_shape shape = detail::shape_of<L>();
   const auto sp = detail::shape_policy(policy);
   const std::int64_t groups = detail::check_batch_shape(shape, in, out, how, sp);
   if (groups < 0) return nan;
@@ -543,8 +546,7 @@ T evaluate_weighted(const L& l, const batch_input<T>& in, std::type_identity_t<s
   // The unweighted per-group losses and gradients (reduction::sum(): no scaling yet), written straight into `out`;
   // rpo::evaluate checks every value before it writes anything.
   std::vector<T> group_loss(g_count);
-  const T unweighted = evaluate(l, in, batch_output<T>{group_loss, out.grad_logp, out.grad_ref_logp},
-                                reduction::sum(), policy);
+  const T unweighted = evaluate_sum(batch_output<T>{group_loss, out.grad_logp, out.grad_ref_logp});
   if constexpr (std::is_same_v<P, errors::report>) {  // it failed, reported, and wrote nothing
     if (unweighted != unweighted && policy.out != nullptr && !policy.out->ok()) return nan;
   } else {
@@ -571,6 +573,18 @@ T evaluate_weighted(const L& l, const batch_input<T>& in, std::type_identity_t<s
     }
   }
   return static_cast<T>(total * scale);
+}
+
+}  // namespace detail
+
+template <LossLike L, Scalar T, ErrorPolicy P>
+T evaluate_weighted(const L& l, const batch_input<T>& in, std::type_identity_t<std::span<const T>> group_weights,
+                    const batch_output<T>& out, reduction how, P policy) {
+  if (!detail::check_loss_parameters(l, policy)) return std::numeric_limits<T>::quiet_NaN();
+  return detail::evaluate_weighted_with(detail::shape_of<L>(), in, group_weights, out, how, policy,
+                                        [&](const batch_output<T>& unscaled) {
+                                          return evaluate(l, in, unscaled, reduction::sum(), policy);
+                                        });
 }
 
 // -----------------------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "rpo/batch.hpp"
+#include "rpo/batchwise.hpp"
 #include "rpo/concepts.hpp"
 #include "rpo/distance.hpp"
 #include "rpo/errors.hpp"
@@ -132,6 +133,13 @@ class any_loss {
   template <Scalar T>
   T evaluate_tokens(const token_input<T>& in, const token_output<T>& out, reduction how = reduction::mean()) const;
 
+  /// rpo::evaluate_weighted with this loss (rpo/batchwise.hpp): the reduction of c_g·L_g with constant per-group
+  /// weights (WPO's w(y_c)·w(y_r), LOSSES.md §1.16), the gradients scaled by c_g. Throws as evaluate() does.
+  /// @sa docs/spec.md#any_loss_tokens
+  template <Scalar T>
+  T evaluate_weighted(const batch_input<T>& in, std::span<const std::type_identity_t<T>> group_weights,
+                      const batch_output<T>& out = {}, reduction how = reduction::mean()) const;
+
   /// Erases a composition or preset of your own under a name and a spec of your choosing (what parse_loss
   /// builds for the registered ones). Its parameters are checked here: throws rpo::spec_error.
   template <LossLike L> static any_loss from(const L& l, std::string name, std::string spec);
@@ -215,6 +223,19 @@ T any_loss::evaluate_tokens(const token_input<T>& in, const token_output<T>& out
                                       [&](const batch_input<T>& batch, const batch_output<T>& sequences) {
                                         return evaluate(batch, sequences, how);
                                       });
+}
+
+template <Scalar T>
+T any_loss::evaluate_weighted(const batch_input<T>& in, std::span<const std::type_identity_t<T>> group_weights,
+                              const batch_output<T>& out, reduction how) const {
+  static_assert(std::is_same_v<T, double> || std::is_same_v<T, float>,
+                "rpo::any_loss evaluates double and float batches; use the static composition for other scalars");
+  const detail::loss_shape shape{spec().c_str(), inputs(),  group_size(), min_group_size(), ranks(),
+                                 reward_is_probability()};
+  return detail::evaluate_weighted_with(shape, in, group_weights, out, how, errors::throw_on_error{},
+                                        [&](const batch_output<T>& unscaled) {
+                                          return evaluate(in, unscaled, reduction::sum());
+                                        });
 }
 
 namespace detail::spec {

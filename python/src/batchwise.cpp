@@ -4,7 +4,7 @@
 // registry, cannot offer them.
 //
 // Python names: rpo.kto, rpo.KTOResult, rpo.kto_reference_point (rpo::evaluate_kto, rpo::kto_reference_point);
-//               rpo.aot (rpo::evaluate_aot); rpo.evaluate_weighted (rpo::evaluate_weighted's semantics for an rpo.Loss);
+//               rpo.aot (rpo::evaluate_aot); rpo.evaluate_weighted (rpo::any_loss::evaluate_weighted);
 //               rpo.gamma_po_gaps, rpo.gamma_po, rpo.GammaPOMargins (rpo::gamma_po_gaps, rpo::evaluate_gamma_po,
 //               rpo::gamma_po_margins); rpo.wpo_weights, rpo.length_desensitized_logp,
 //               rpo.length_desensitized_logp_backward (rpo/token_weighting.hpp). Re-exported by rpo/__init__.py.
@@ -297,11 +297,7 @@ result gamma_po_as(const rpo::gamma_po& l, const py::handle& margins_in, const p
   return {static_cast<double>(value), std::move(pair_loss), std::move(grad_logp), std::move(grad_ref_logp)};
 }
 
-/// rpo::evaluate_weighted for an rpo.Loss. rpo::any_loss is not LossLike (its type is erased), so this is
-/// evaluate_weighted's body over any_loss::evaluate: the unweighted per-group losses and gradients with
-/// reduction::sum() (every shape and value check of rpo::evaluate), then the weight checks and c_g·L_g, each response's
-/// gradient times c_g·scale in double, the total in double, exactly as batchwise.hpp writes them. The one difference:
-/// the library checks the weights before the values, this after (a batch with a NaN and a bad weight reports the NaN).
+/// rpo::evaluate_weighted for an rpo.Loss (rpo::any_loss::evaluate_weighted: the library's own body and checks).
 template <class T>
 result evaluate_weighted_as(const rpo::any_loss& loss, const py::handle& weights_in, const py::handle& logp,
                             const py::handle& ref_logp, const py::handle& length, const py::handle& reward,
@@ -312,42 +308,9 @@ result evaluate_weighted_as(const rpo::any_loss& loss, const py::handle& weights
   auto group_loss = zeros<T>({std::max<std::int64_t>(loss.group_count(b.in), 0)});
   auto grad_logp = zeros<T>({b.size()}), grad_ref_logp = zeros<T>({b.size()});
   const rpo::batch_output<T> out{out_span(group_loss), out_span(grad_logp), out_span(grad_ref_logp)};
-  library([&] { loss.evaluate(b.in, out, rpo::reduction::sum()); });
-
-  const auto groups = static_cast<std::size_t>(group_loss.size());
-  if (static_cast<std::size_t>(weights.size()) != groups)
-    fail(who, "group_weights has " + std::to_string(weights.size()) + " entries but the batch has " +
-                  std::to_string(groups) + " groups (one weight per group)");
-  const T* c = weights.data();
-  for (std::size_t g = 0; g < groups; ++g)
-    if (!(rpo::is_finite(c[g]) && c[g] >= T(0)))
-      throw py::value_error(rpo::detail::rule_message(who.c_str(), "group_weights[" + std::to_string(g) + "]",
-                                                      "must be finite and >= 0", static_cast<double>(c[g])));
-  if (how.kind == rpo::reduction::mode::mean && groups == 0)
-    fail(who, "the batch is empty, and the mean over 0 groups is undefined (use reduction=\"sum\" or \"sum_over\")");
-
-  const double scale = rpo::detail::reduction_scale(how, groups);
-  const std::int64_t fixed = loss.group_size();
-  const std::int64_t* off = b.offsets.size() != 0 ? b.offsets.data() : nullptr;
-  T* lg = group_loss.mutable_data();
-  T* gl = grad_logp.mutable_data();
-  T* gr = grad_ref_logp.mutable_data();
-  double total = 0;
-  for (std::size_t g = 0; g < groups; ++g) {
-    const double weight = static_cast<double>(c[g]);
-    const double weighted = weight * static_cast<double>(lg[g]);
-    total += weighted;
-    lg[g] = static_cast<T>(weighted);
-    const auto gi = static_cast<std::int64_t>(g);
-    const std::int64_t first = off != nullptr ? off[g] : gi * fixed, last = off != nullptr ? off[g + 1] : (gi + 1) * fixed;
-    const double factor = weight * scale;
-    for (std::int64_t i = first; i < last; ++i) {
-      gl[i] = static_cast<T>(static_cast<double>(gl[i]) * factor);
-      gr[i] = static_cast<T>(static_cast<double>(gr[i]) * factor);
-    }
-  }
-  return {static_cast<double>(static_cast<T>(total * scale)), std::move(group_loss), std::move(grad_logp),
-          std::move(grad_ref_logp)};
+  T value = 0;
+  library([&] { value = loss.evaluate_weighted(b.in, in_span(weights), out, how); });
+  return {static_cast<double>(value), std::move(group_loss), std::move(grad_logp), std::move(grad_ref_logp)};
 }
 
 // ---------------------------------------------------------------------------------------------------------------------

@@ -295,7 +295,7 @@ class TestEvaluateWeighted(unittest.TestCase):
         loss = rpo.Loss("dpo")
         batch = {"logp": [-1.0, -2.0, -3.0, -4.0], "ref_logp": [-1.0, -2.0, -3.0, -4.5]}
         cases = [
-            (dict(group_weights=[1.0]), r"rpo.evaluate_weighted: group_weights has 1 entries but the batch has 2 "
+            (dict(group_weights=[1.0]), r"evaluate_weighted: group_weights has 1 entries but the batch has 2 "
                                         r"groups \(one weight per group\)"),
             (dict(group_weights=[1.0, -0.5]), r"group_weights\[1\] must be finite and >= 0, but got "
                                               r"group_weights\[1\] = -0.5"),
