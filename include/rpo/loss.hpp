@@ -333,11 +333,18 @@ template <Scalar T> bool all_valid(const T* x, std::int64_t n, bool positive) no
     constexpr U magnitude = static_cast<U>(~(U(1) << (8 * sizeof(U) - 1)));
     // Finite: (bits & magnitude) ≥ inf is bad. Finite and > 0: bits − 1 ≥ inf − 1 is bad (0 wraps around).
     const U mask = positive ? static_cast<U>(~U(0)) : magnitude, low = positive ? U(1) : U(0), limit = inf - low;
+    const auto bad_at = [&](std::int64_t i) {
+      return static_cast<U>(static_cast<U>((std::bit_cast<U>(x[i]) & mask) - low) >= limit);
+    };
     U bad = 0;
+    if (n > 65536) {  // a branch, not an `if` clause: a parallel region costs its start even when it runs serially
 #if defined(_OPENMP)
-#  pragma omp parallel for schedule(static) reduction(| : bad) if (n > 65536)
+#  pragma omp parallel for schedule(static) reduction(| : bad)
 #endif
-    for (std::int64_t i = 0; i < n; ++i) bad |= static_cast<U>(static_cast<U>((std::bit_cast<U>(x[i]) & mask) - low) >= limit);
+      for (std::int64_t i = 0; i < n; ++i) bad |= bad_at(i);
+    } else {
+      for (std::int64_t i = 0; i < n; ++i) bad |= bad_at(i);
+    }
     return bad == 0;
   } else {
     for (std::int64_t i = 0; i < n; ++i)
