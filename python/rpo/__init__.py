@@ -34,17 +34,23 @@ Batch- and token-level functions without a spec name (their value depends on the
     length_desensitized_logp(token_logp, mask, alpha)         (S, T) -> S sequence log-probs (LD-DPO)
     length_desensitized_logp_backward(grad_logp, mask, alpha, tokens=None) -> (S, T)
 
+The fused pass, logits to gradient, for any rpo.Loss (two streamed passes, O(S * T) extra memory):
+    evaluate_tokens(loss, logits, target, mask=None, ref_logp=None, reward=None, offsets=None, per_sequence="sum",
+                    reduction="mean", count=None, in_place=False) -> TokensResult (.loss, .grad_logits, .logp,
+                                                                                   .length, .group_loss)
+
 Layout: N responses in G groups; without offsets, consecutive pairs (chosen, rejected, chosen, rejected, ...), or
 offsets = [0, ..., N] (G + 1 group boundaries), which the group losses (Loss.group_size == 0) require. The gradients are those of the reduced loss (the mean over the G
 groups by default); the per-group losses are before reduction. Errors (a bad spec, a missing field, a NaN, a wrong
 shape) raise ValueError with a message that names the argument.
 
-PyTorch: `import rpo.torch` for rpo.torch.loss, a differentiable torch function (this module does not import torch).
+PyTorch: `import rpo.torch` for rpo.torch.loss and rpo.torch.token_loss, differentiable torch functions (this module
+does not import torch).
 """
-from ._rpo import (GammaPOMargins, KTOResult, Loss, Result, __version__, aot, evaluate_weighted, gamma_po,
-                   gamma_po_gaps, kto, kto_reference_point, length_desensitized_logp,
+from ._rpo import (GammaPOMargins, KTOResult, Loss, Result, TokensResult, __version__, aot, evaluate_tokens,
+                   evaluate_weighted, gamma_po, gamma_po_gaps, kto, kto_reference_point, length_desensitized_logp,
                    length_desensitized_logp_backward, losses, wpo_weights)
 
 __all__ = ["Loss", "Result", "losses", "__version__", "kto", "kto_reference_point", "KTOResult", "aot",
            "evaluate_weighted", "gamma_po_gaps", "gamma_po", "GammaPOMargins", "wpo_weights",
-           "length_desensitized_logp", "length_desensitized_logp_backward"]
+           "length_desensitized_logp", "length_desensitized_logp_backward", "evaluate_tokens", "TokensResult"]

@@ -15,9 +15,9 @@ import functools
 import numpy as np
 import torch
 
-from . import Loss
+from . import Loss, evaluate_tokens
 
-__all__ = ["loss"]
+__all__ = ["loss", "token_loss"]
 
 
 @functools.lru_cache(maxsize=256)
@@ -96,3 +96,54 @@ def loss(spec, logp, ref_logp=None, length=None, reward=None, offsets=None, redu
     if ref_logp is not None and not isinstance(ref_logp, torch.Tensor):
         ref_logp = torch.as_tensor(ref_logp, dtype=logp.dtype if logp.dtype.is_floating_point else None)
     return _Function.apply(_loss_of(spec), (length, reward, offsets, reduction, count), logp, ref_logp)
+
+
+class _TokenFunction(torch.autograd.Function):
+    """token_loss(logits) with the rest constant; backward is upstream gradient x the library's d loss / d logits."""
+
+    @staticmethod
+    def forward(ctx, rpo_loss, options, logits):
+        target, mask, ref_logp, reward, offsets, per_sequence, reduction, count = options
+        compute = torch.float32 if logits.dtype == torch.float32 else torch.float64
+        result = evaluate_tokens(
+            rpo_loss, _to_numpy(logits, compute), _to_numpy(target, torch.int64), mask=_to_numpy(mask, None),
+            ref_logp=_to_numpy(ref_logp, compute), reward=_to_numpy(reward, compute), offsets=_to_numpy(offsets, None),
+            per_sequence=per_sequence, reduction=reduction, count=count)
+        ctx.grad_logits = None
+        if ctx.needs_input_grad[2]:
+            ctx.grad_logits = torch.from_numpy(result.grad_logits).to(device=logits.device, dtype=logits.dtype)
+        return torch.tensor(result.loss, dtype=logits.dtype, device=logits.device)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_output):
+        grad_logits = None
+        if ctx.grad_logits is not None:
+            grad_logits = grad_output.to(ctx.grad_logits.dtype) * ctx.grad_logits
+        return None, None, grad_logits
+
+
+def token_loss(spec, logits, target, mask=None, ref_logp=None, reward=None, offsets=None, per_sequence="sum",
+               reduction="mean", count=None):
+    """The reduced loss from the logits, a 0-d tensor whose gradient flows to the logits: the fused pass of
+    rpo.evaluate_tokens (log-softmax, gather, masked sum, the loss, and the chain rule back to the logits, computed
+    by the C++ library in two streamed passes, without autograd's N x T x V intermediates).
+
+    spec: a spec string or an rpo.Loss. logits: (S, T, V) floating tensor, position t holding the logits that predict
+        target[s, t] (shifted, as trainers do); float32 is computed in float32, other dtypes in float64.
+    target: (S, T) integer tensor, ids in [0, V) at response positions (masked ones are not read; -100 is fine).
+    mask: (S, T) boolean or integer tensor (nonzero: a response token), or None for every position.
+    ref_logp, reward: S sequence-level constants, if the loss reads them (ref_logp made the way per_sequence says).
+    offsets: G + 1 group boundaries over the S sequences, or None for consecutive (chosen, rejected) pairs.
+    per_sequence: "sum" (default) or "mean" over the response length; reduction, count: as rpo.torch.loss.
+
+    Only logits get a gradient; its memory is one (S, T, V) array, kept from forward to backward. The result has
+    logits' dtype and device; CUDA tensors are copied to the host and the gradient copied back. Raises ValueError,
+    as rpo.evaluate_tokens does.
+    """
+    if not isinstance(logits, torch.Tensor):
+        raise TypeError(f"rpo.torch.token_loss: logits must be a torch.Tensor, but got {type(logits).__name__}")
+    if not logits.dtype.is_floating_point:
+        raise TypeError(f"rpo.torch.token_loss: logits must be a floating tensor, but has dtype {logits.dtype}")
+    return _TokenFunction.apply(_loss_of(spec), (target, mask, ref_logp, reward, offsets, per_sequence, reduction, count),
+                                logits)

@@ -7,7 +7,8 @@
 //               rpo.aot (rpo::evaluate_aot); rpo.evaluate_weighted (rpo::any_loss::evaluate_weighted);
 //               rpo.gamma_po_gaps, rpo.gamma_po, rpo.GammaPOMargins (rpo::gamma_po_gaps, rpo::evaluate_gamma_po,
 //               rpo::gamma_po_margins); rpo.wpo_weights, rpo.length_desensitized_logp,
-//               rpo.length_desensitized_logp_backward (rpo/token_weighting.hpp). Re-exported by rpo/__init__.py.
+//               rpo.length_desensitized_logp_backward (rpo/token_weighting.hpp); rpo.evaluate_tokens,
+//               rpo.TokensResult (rpo::any_loss::evaluate_tokens, the fused pass). Re-exported by rpo/__init__.py.
 // Precision: float32 when the main input (logp, gaps, token_logp, grad_logp, logits) is float32, float64 otherwise;
 // the other arrays are converted to it. Every library error (std::invalid_argument, std::domain_error) is a ValueError
 // with the library's message; the binding's own checks (shapes, dtypes, what the library cannot see) are ValueErrors
@@ -101,6 +102,13 @@ py::array_t<T, py::array::c_style | py::array::forcecast> array_of(const py::han
   if (!out) fail(who, std::string(name) + " cannot be converted to " + std::string(py::str(py::dtype::of<T>())));
   return out;
 }
+
+/// What rpo.evaluate_tokens returns: the reduced loss, ∂loss/∂logits (the logits array itself when in place), the S
+/// sequence log-probs and response lengths, and the G per-group losses.
+struct tokens_result {
+  double loss = 0;
+  py::array grad_logits, logp, length, group_loss;
+};
 
 template <class T> using carray = py::array_t<T, py::array::c_style | py::array::forcecast>;
 
@@ -361,6 +369,58 @@ template <class T> py::array wpo_weights_as(const py::handle& logits_in, const p
   const rpo::token_logits<T> in{in_span(logits), in_span(target), in_span(mask), rpo::token_shape{s, t, v}};
   library([&] { rpo::wpo_weights(in, out_span(weight)); });
   return weight;
+}
+
+/// rpo.evaluate_tokens: the fused pass of an rpo.Loss (rpo::any_loss::evaluate_tokens) over numpy arrays.
+template <class T>
+tokens_result evaluate_tokens_as(const rpo::any_loss& loss, const py::handle& logits_in, const py::handle& target_in,
+                                 const py::handle& mask_in, const py::handle& ref_logp_in, const py::handle& reward_in,
+                                 const py::handle& offsets_in, rpo::token_reduction per_sequence, rpo::reduction how,
+                                 bool in_place) {
+  const std::string who = "rpo.evaluate_tokens";
+  carray<T> logits;
+  if (in_place) {
+    // The gradient replaces the logits: they must be the caller's own writable, C-contiguous array of T, not a copy.
+    const bool exact = py::isinstance<py::array>(logits_in) &&
+                       py::reinterpret_borrow<py::array>(logits_in).dtype().is(py::dtype::of<T>());
+    const auto a = exact ? py::reinterpret_borrow<py::array>(logits_in) : py::array();
+    if (!exact || !(a.flags() & py::array::c_style) || !a.writeable())
+      fail(who, "in_place=True needs logits to be a writable, C-contiguous numpy array of float32 or float64 (the "
+                "gradient replaces it); pass in_place=False for a new gradient array");
+    if (a.ndim() != 3) fail(who, "logits must be 3-D (S, T, V), but has shape " + shape_text(a));
+    logits = py::reinterpret_borrow<carray<T>>(logits_in);
+  } else {
+    logits = array_of<T>(logits_in, who, "logits", 3, holds::reals);
+  }
+  const py::ssize_t s = logits.shape(0), t = logits.shape(1), v = logits.shape(2);
+  const auto target = array_of<std::int64_t>(target_in, who, "target", 2, holds::integers);
+  if (target.shape(0) != s || target.shape(1) != t)
+    fail(who, "target must have the shape (S, T) = (" + std::to_string(s) + ", " + std::to_string(t) +
+                  ") of logits' first two dimensions, but has shape " + shape_text(target));
+  const auto mask = mask_of(mask_in, who, s, t);
+  const auto ref_logp = vector_of<T>(ref_logp_in, who, "ref_logp"), reward = vector_of<T>(reward_in, who, "reward");
+  const auto offsets = offsets_in.is_none() ? carray<std::int64_t>(0)
+                                            : array_of<std::int64_t>(offsets_in, who, "offsets", 1, holds::integers);
+  if (!offsets_in.is_none() && offsets.size() == 0)
+    fail(who, "offsets must have G + 1 >= 1 entries (0, ..., S), but got none; pass offsets=None for consecutive groups");
+
+  // Every entry of the gradient is written (masked rows get zeros), so a new array need not be cleared first.
+  carray<T> grad = in_place ? logits : carray<T>({s, t, v});
+  auto logp = zeros<T>({s}), length = zeros<T>({s});
+  const std::int64_t groups = offsets.size() != 0 ? static_cast<std::int64_t>(offsets.size()) - 1
+                              : loss.group_size() != 0 ? static_cast<std::int64_t>(s) / loss.group_size()
+                                                       : 0;
+  auto group_loss = zeros<T>({groups});
+  const rpo::token_input<T> in{.tokens = {in_span(logits), in_span(target), in_span(mask), rpo::token_shape{s, t, v}},
+                               .per_sequence = per_sequence,
+                               .ref_logp = in_span(ref_logp),
+                               .reward = in_span(reward),
+                               .offsets = in_span(offsets)};
+  const rpo::token_output<T> out{.grad_logits = out_span(grad), .logp = out_span(logp), .length = out_span(length),
+                                 .group_loss = out_span(group_loss)};
+  T value = 0;
+  library([&] { value = loss.evaluate_tokens(in, out, how); });
+  return {static_cast<double>(value), std::move(grad), std::move(logp), std::move(length), std::move(group_loss)};
 }
 
 template <class T> py::array ld_logp_as(const py::handle& token_logp_in, const py::handle& mask_in, double alpha) {
@@ -636,6 +696,51 @@ alpha in [0, 1] (1: the plain sum; 0 drops the longer response's tail). Raises V
 array in grad_logp's precision, grad_logp[s] at the first n_min response tokens of sequence s, alpha * grad_logp[s]
 at its later response tokens, 0 at masked positions. grad_logp: S entries (d loss / d logp of the S sequences);
 mask: (S, T), or None for every position, and then tokens=T must be given. Raises ValueError.)doc");
+
+  py::class_<tokens_result>(m, "TokensResult", "What rpo.evaluate_tokens returns.")
+      .def_readonly("loss", &tokens_result::loss, "The reduced loss (a Python float).")
+      .def_readonly("grad_logits", &tokens_result::grad_logits,
+                    "d loss / d logits, (S, T, V), of the reduced loss; the logits array itself with in_place=True.")
+      .def_readonly("logp", &tokens_result::logp, "The S sequence log-probs (summed, or averaged with per_sequence).")
+      .def_readonly("length", &tokens_result::length, "The S response lengths n_s = sum_t mask[s, t].")
+      .def_readonly("group_loss", &tokens_result::group_loss, "The G per-group losses, before reduction.")
+      .def("__repr__", [](const tokens_result& r) {
+        return "rpo.TokensResult(loss=" + std::string(py::repr(py::float_(r.loss))) + ", sequences=" +
+               std::to_string(r.logp.size()) + ")";
+      });
+
+  m.def(
+      "evaluate_tokens",
+      [](const rpo::any_loss& loss, const py::object& logits, const py::object& target, const py::object& mask,
+         const py::object& ref_logp, const py::object& reward, const py::object& offsets,
+         const std::string& per_sequence, const std::string& reduction, const py::object& count, bool in_place) {
+        const std::string who = "rpo.evaluate_tokens";
+        if (per_sequence != "sum" && per_sequence != "mean")
+          fail(who, "per_sequence must be \"sum\" or \"mean\", but got \"" + per_sequence + "\"");
+        const auto per = per_sequence == "sum" ? rpo::token_reduction::sum : rpo::token_reduction::mean;
+        const rpo::reduction how = reduction_of(who, reduction, count);
+        if (is_float32(logits))
+          return evaluate_tokens_as<float>(loss, logits, target, mask, ref_logp, reward, offsets, per, how, in_place);
+        return evaluate_tokens_as<double>(loss, logits, target, mask, ref_logp, reward, offsets, per, how, in_place);
+      },
+      py::arg("loss"), py::arg("logits"), py::arg("target"), py::arg("mask") = py::none(),
+      py::arg("ref_logp") = py::none(), py::arg("reward") = py::none(), py::arg("offsets") = py::none(),
+      py::arg("per_sequence") = "sum", py::arg("reduction") = "mean", py::arg("count") = py::none(),
+      py::arg("in_place") = false,
+      R"doc(The fused pass from logits to the gradient of an rpo.Loss (rpo::any_loss::evaluate_tokens; docs/token.md):
+log-softmax, gather, masked sum, the loss and its chain rule back to the logits, in two streamed passes over the
+logits with O(S * T) extra memory; returns an rpo.TokensResult (loss, grad_logits, logp, length, group_loss).
+
+logits: (S, T, V), position t holding the logits that predict target[s, t] (shifted, as trainers do); float32 stays
+float32, anything else is computed in float64. target: (S, T) integers in [0, V) at response positions (masked ones
+are not read, -100 is fine). mask: (S, T) booleans or integers (nonzero: a response token), or None for every
+position. Sequence s is response s of the batch: consecutive (chosen, rejected) pairs without offsets, or groups by
+offsets (G + 1 integers from 0 to S). ref_logp, reward: S sequence-level fields, if the loss reads them (ref_logp made
+the same way as the policy's: summed, or averaged with per_sequence="mean"). per_sequence: "sum" (default) or "mean"
+over the response length. reduction: "mean" over the G groups, "sum", or "sum_over" with count. in_place=True writes
+the gradient over the logits array (which must be a writable, C-contiguous float32 or float64 numpy array) instead
+of a new one. The GIL is released, and the rows run on OMP_NUM_THREADS threads. Raises ValueError (target ids outside
+[0, V), shapes, an empty response under a length-normalised reward or a mean).)doc");
 }
 
 }  // namespace rpo_python
