@@ -117,9 +117,10 @@ class _TokenFunction(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_output):
-        grad_logits = None
-        if ctx.grad_logits is not None:
-            grad_logits = grad_output.to(ctx.grad_logits.dtype) * ctx.grad_logits
+        grad_logits, ctx.grad_logits = ctx.grad_logits, None
+        # loss.backward() seeds 1: the library's gradient is the answer, without another pass over (S, T, V).
+        if grad_logits is not None and not (grad_output.numel() == 1 and float(grad_output) == 1.0):
+            grad_logits = grad_output.to(grad_logits.dtype) * grad_logits
         return None, None, grad_logits
 
 
