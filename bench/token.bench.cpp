@@ -20,6 +20,7 @@
 #  include <omp.h>
 #endif
 
+#include "huge_pages.hpp"
 #include "rpo/presets.hpp"
 #include "rpo/token.hpp"
 
@@ -33,9 +34,10 @@ int thread_count() {
 #endif
 }
 
-/// A buffer of n values, touched (so its pages exist) with reproducible normal logits.
-template <class T> std::unique_ptr<T[]> random_logits(std::size_t n) {
-  std::unique_ptr<T[]> p(new T[n]);
+/// A buffer of n values on huge pages (bench/huge_pages.hpp), touched (so its pages exist) with reproducible normal
+/// logits.
+template <class T> auto random_logits(std::size_t n) {
+  auto p = bench::huge_array<T>(n);
   std::mt19937 rng(1);
   std::normal_distribution<float> z(0, 2);
   std::vector<T> block(4096);
@@ -63,7 +65,7 @@ constexpr std::size_t copy_bytes = std::size_t{1} << 30;  // 1 GiB: far beyond t
 /// Bytes moved per second (read + write) by parallel_copy over copy_bytes, the best of 5, measured once.
 double copy_bandwidth() {
   static const double bandwidth = [] {
-    std::unique_ptr<char[]> a(new char[copy_bytes]), b(new char[copy_bytes]);
+    auto a = bench::huge_array<char>(copy_bytes), b = bench::huge_array<char>(copy_bytes);
     std::memset(a.get(), 1, copy_bytes);
     std::memset(b.get(), 2, copy_bytes);
     double best = 1e30;
@@ -80,7 +82,7 @@ double copy_bandwidth() {
 
 /// The baseline: parallel memcpy of 1 GiB; bytes_per_second counts the read and the write.
 void copy_baseline(benchmark::State& state) {
-  std::unique_ptr<char[]> a(new char[copy_bytes]), b(new char[copy_bytes]);
+  auto a = bench::huge_array<char>(copy_bytes), b = bench::huge_array<char>(copy_bytes);
   std::memset(a.get(), 1, copy_bytes);
   std::memset(b.get(), 2, copy_bytes);
   for (auto _ : state) {
@@ -100,7 +102,7 @@ template <class L, class T> void fused(benchmark::State& state) {
   const auto rows = static_cast<std::size_t>(shape.sequences * shape.tokens);
   const std::size_t n = rows * static_cast<std::size_t>(shape.vocab);
   auto logits = random_logits<T>(n);
-  std::unique_ptr<T[]> buffer(in_place ? nullptr : new T[n]);
+  auto buffer = bench::huge_array<T>(in_place ? 0 : n);
   T* grad = in_place ? logits.get() : buffer.get();
   if (!in_place) std::memset(grad, 0, n * sizeof(T));
   std::vector<std::int64_t> target(rows);

@@ -22,6 +22,7 @@
 #include <fstream>
 #include <memory>
 #include <random>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -30,6 +31,7 @@
 #  include <omp.h>
 #endif
 
+#include "huge_pages.hpp"
 #include "rpo/presets.hpp"
 #include "rpo/spec.hpp"
 #include "rpo/token.hpp"
@@ -89,7 +91,7 @@ int threads() {
 /// Bytes moved per second (read + write) by a parallel memcpy of 1 GiB, the best of 5.
 double copy_bandwidth() {
   const std::size_t bytes = std::size_t{1} << 30;
-  std::unique_ptr<char[]> a(new char[bytes]), b(new char[bytes]);
+  auto a = bench::huge_array<char>(bytes), b = bench::huge_array<char>(bytes);
   std::memset(a.get(), 1, bytes);
   std::memset(b.get(), 2, bytes);
   const auto n = static_cast<std::int64_t>(threads());
@@ -134,17 +136,21 @@ int pairs(const std::string& preset, const std::string& dir, int reps) {
 template <class L> int fused(std::int64_t S, std::int64_t T, std::int64_t V, int reps, const std::string& dir) {
   const rpo::token_shape shape{S, T, V};
   const auto rows = static_cast<std::size_t>(S * T), n = rows * static_cast<std::size_t>(V);
-  std::vector<float> logits, ref, reward;
+  std::vector<float> from_file, ref, reward;
   std::vector<std::int64_t> target;
   std::vector<std::uint8_t> mask;
+  // The timed logits live on huge pages, as numpy's and the copy floor's do (bench/huge_pages.hpp).
+  auto timed = bench::huge_array<float>(dir.empty() ? n : 0);
+  std::span<float> logits;
   if (!dir.empty()) {
-    logits = read_file<float>(dir + "/logits.f32");
+    from_file = read_file<float>(dir + "/logits.f32");
+    logits = from_file;
     target = read_file<std::int64_t>(dir + "/target.i64");
     mask = read_file<std::uint8_t>(dir + "/mask.u8");
     ref = read_file<float>(dir + "/ref_logp.f32");
     reward = read_file<float>(dir + "/reward.f32");
   } else {
-    logits.resize(n);
+    logits = {timed.get(), n};
     std::mt19937 rng(1);
     std::normal_distribution<float> z(0, 2);
     std::vector<float> block(4096);
