@@ -188,6 +188,7 @@ std::vector<entry_point_row> entry_point_rows() {
   };
   const rpo::kto kto{};
   const rpo::aot aot{};
+  const rpo::bco_unpaired bco{};
   const rpo::gamma_po gamma{};
   const rpo::gamma_po_optimizer opt{};
   return {
@@ -198,6 +199,13 @@ std::vector<entry_point_row> entry_point_rows() {
        param("beta", kto.beta, "beta > 0") + "<br>" + param("lambda_desirable", kto.lambda_desirable, ">= 0") + "<br>" +
            param("lambda_undesirable", kto.lambda_undesirable, ">= 0"),
        "TRL KTOTrainer (desirable_weight, undesirable_weight)"},
+      {"BCO, unpaired", "Jung et al., Binary Classifier Optimization for Large Language Model Alignment, arXiv "
+       "2404.04656; LOSSES.md 1.8",
+       "rpo::evaluate_bco, with delta from rpo::bco_reference_point and optional per-response (UDM) weights",
+       "unpaired labelled responses, each classified on its own reward shifted by a running mean carried across steps",
+       param("beta", bco.beta, "beta > 0") + "<br>" + code("delta") + ": finite (the running mean)<br>" +
+           code("weight") + ": >= 0 per response, or none",
+       "TRL BCOTrainer (experimental; its UDM weights need a classifier on prompt embeddings)"},
       {"AOT, AOT-unpaired", "Melnyk et al., Distributional Preference Alignment of LLMs via Optimal Transport, arXiv "
        "2406.05882; LOSSES.md 1.10",
        "rpo::evaluate_aot (unpaired = true for aot_unpaired)",

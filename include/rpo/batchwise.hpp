@@ -2,16 +2,18 @@
 // and any loss with a per-group weight that comes from outside the group (WPO).
 //
 // Public names: rpo::kto, rpo::kto_input, rpo::kto_output, rpo::kto_reference_point, rpo::evaluate_kto,
-//               rpo::aot, rpo::evaluate_aot, rpo::bco_reference_point,
+//               rpo::aot, rpo::evaluate_aot, rpo::bco_reference_point, rpo::bco_unpaired, rpo::bco_input,
+//               rpo::evaluate_bco,
 //               rpo::gamma_po, rpo::gamma_po_gaps, rpo::evaluate_gamma_po, rpo::gamma_po_optimizer,
 //               rpo::gamma_po_margins, rpo::evaluate_weighted.
-// Implements LOSSES.md §2.3 (KTO), §1.10 (AOT, paired and unpaired) and §4.6 (γ-PO), and keeps BCO's running reward
-// mean δ (§1.8), the batch statistic that rpo::bco_pair takes as its `delta`. None is an rpo::Composition, and none
+// Implements LOSSES.md §2.3 (KTO), §1.10 (AOT, paired and unpaired), §4.6 (γ-PO) and §1.8's unpaired BCO, and keeps
+// BCO's running reward mean δ (§1.8), the batch statistic that rpo::bco_pair and rpo::evaluate_bco take as `delta`. None is an rpo::Composition, and none
 // can be one: rpo::evaluate hands a loss one group at a time, and these need the batch.
 //   * KTO takes unpaired responses, each with a desirable/undesirable label, and puts a Kahneman–Tversky value
 //     function on each response's own log-ratio around a reference point z0, a statistic of the whole (global)
 //     batch on mismatched pairs. It is not a function of a pair's gap (LOSSES.md §0.4's criterion: not invariant to
 //     r_π(y) → r_π(y) + c(x)), and its "group" would be one labelled response.
+//   * Unpaired BCO classifies each labelled response on its own shifted reward, with optional constant weights.
 //   * AOT sorts the batch's margins (or log-ratios) and pairs them by rank, so each term mixes different pairs: the
 //     loss of a pair does not exist, only the loss of a rank.
 //   * γ-PO is DPO (or SimPO) with a margin per pair; the margins are optimised over the batch's gaps and a queue of
@@ -105,6 +107,39 @@ T kto_reference_point(std::span<const std::type_identity_t<T>> mismatched_logp,
 template <Scalar T = double, ErrorPolicy P = errors::throw_on_error>
 T evaluate_kto(const kto& l, const kto_input<T>& in, const kto_output<T>& out = {}, reduction how = reduction::mean(),
                P policy = {});
+
+/// BCO, unpaired (Jung et al. 2024, arXiv 2404.04656; TRL's experimental `BCOTrainer`): each labelled response is
+/// classified on its own reward r = β(logp − ref_logp) shifted by δ, the running mean of rewards
+/// (rpo::bco_reference_point): the loss is −log σ(r − δ) = softplus(−(r − δ)) if desirable, −log σ(−(r − δ)) =
+/// softplus(r − δ) if not, times a constant weight w_i ≥ 0 per response (TRL's UDM density-ratio weights, which it
+/// computes for undesirable responses from a classifier on prompt embeddings: an input here; 1 when not given).
+/// ∂L/∂logp = −w·β·σ(−(r − δ)) (desirable), +w·β·σ(r − δ) (undesirable); δ and w are constants. Outside the template:
+/// a binary classification of each response, no pair.  LOSSES.md §1.8.  @sa docs/methods.md#bco_unpaired
+struct bco_unpaired {
+  double beta = 0.1;  ///< β > 0 (TRL's 0.1)
+  /// β finite and > 0.
+  constexpr parameter_error check() const noexcept { return require_positive("beta", beta); }
+};
+
+/// What rpo::evaluate_bco reads: N unpaired responses with their labels, δ, and optional per-response weights.
+/// @sa docs/methods.md#bco_unpaired
+template <Scalar T = double> struct bco_input {
+  std::span<const T> logp{};                  ///< log π(y_i|x_i), N entries
+  std::span<const T> ref_logp{};              ///< log π_ref(y_i|x_i), N entries
+  std::span<const std::uint8_t> desirable{};  ///< N labels: 1 desirable, 0 undesirable
+  std::span<const T> weight{};                ///< N constant weights ≥ 0 (UDM), or empty for all 1
+  T delta = T(0);                             ///< δ, finite: normally rpo::bco_reference_point's mean (0: no shift)
+};
+
+/// Evaluates unpaired BCO on N responses: writes the per-response losses (weights included) and the gradients of the
+/// reduced loss into `out` (rpo::kto_output's layout), returns the reduced loss (`reduction::mean()` over the N
+/// responses). Checks, under the error policy and before anything is written: the parameters; the sizes of ref_logp,
+/// desirable and weight (N, or none for weight) and of the outputs, and the reduction (also under errors::unchecked);
+/// finite logp, ref_logp and δ; labels 0 or 1; weights finite and ≥ 0.  LOSSES.md §1.8.
+/// @sa docs/methods.md#bco_unpaired
+template <Scalar T = double, ErrorPolicy P = errors::throw_on_error>
+T evaluate_bco(const bco_unpaired& l, const bco_input<T>& in, const kto_output<T>& out = {},
+               reduction how = reduction::mean(), P policy = {});
 
 /// AOT (Melnyk et al. 2024, arXiv 2406.05882; TRL `aot`, `aot_unpaired`). Paired: sort u_i = logp_c,i − logp_r,i and,
 /// separately, u^ref_i = ref_c,i − ref_r,i over the B pairs of the batch, δ_(k) = u_(k) − u^ref_(k). Unpaired: sort
@@ -397,54 +432,67 @@ T kto_reference_point(std::span<const std::type_identity_t<T>> mismatched_logp,
   return static_cast<T>(mean > 0 ? mean : 0.0);
 }
 
-template <Scalar T, ErrorPolicy P>
-T evaluate_kto(const kto& l, const kto_input<T>& in, const kto_output<T>& out, reduction how, P policy) {
-  constexpr const char* who = "rpo::evaluate_kto";
+namespace detail {
+
+/// The body of the losses over unpaired labelled responses (KTO, unpaired BCO): every check of their inputs before
+/// anything is written, then term(ratio ℓ_i, desirable_i) → {value, ∂/∂ℓ_i} per response, times its weight when
+/// `weight` is given, summed in double and reduced. `shift` (z0 or δ, named `shift_name`) must be finite.
+template <Scalar T, ErrorPolicy P, class Term>
+T evaluate_labelled(const char* who, parameter_error parameters, std::span<const T> logp, std::span<const T> ref_logp,
+                    std::span<const std::uint8_t> desirable, std::span<const T> weight, T shift,
+                    const char* shift_name, const kto_output<T>& out, reduction how, const P& policy,
+                    const Term& term) {
   constexpr T nan = std::numeric_limits<T>::quiet_NaN();
-  if (!detail::check_batchwise_parameters(who, l.check(), policy)) return nan;
+  if (!check_batchwise_parameters(who, parameters, policy)) return nan;
 
   // Sizes, outputs and the reduction guard memory or the meaning of the call: checked also under errors::unchecked.
-  const auto shape = detail::shape_policy(policy);
-  const std::size_t n = in.logp.size();
+  const auto shape = shape_policy(policy);
+  const std::size_t n = logp.size();
   const auto input_size = [&](std::size_t got, const char* name) {
-    return got == n || detail::fail(shape, errc::invalid_argument, detail::size_message(who, name, got, "logp", n));
+    return got == n || fail(shape, errc::invalid_argument, size_message(who, name, got, "logp", n));
   };
   const auto output_size = [&](std::size_t got, const char* name) {
     return got == 0 || got == n ||
-           detail::fail(shape, errc::invalid_argument,
-                        std::string(who) + ": " + name + " has " + std::to_string(got) + " entries but must have " +
-                            std::to_string(n) + " (one per response) or none");
+           fail(shape, errc::invalid_argument,
+                std::string(who) + ": " + name + " has " + std::to_string(got) + " entries but must have " +
+                    std::to_string(n) + " (one per response) or none");
   };
-  if (!input_size(in.ref_logp.size(), "ref_logp") || !input_size(in.desirable.size(), "desirable") ||
-      !output_size(out.response_loss.size(), "response_loss") || !output_size(out.grad_logp.size(), "grad_logp") ||
-      !output_size(out.grad_ref_logp.size(), "grad_ref_logp") ||
-      !detail::check_reduction(who, how, n, "responses", shape))
+  if (!input_size(ref_logp.size(), "ref_logp") || !input_size(desirable.size(), "desirable") ||
+      !output_size(weight.size(), "weight") || !output_size(out.response_loss.size(), "response_loss") ||
+      !output_size(out.grad_logp.size(), "grad_logp") || !output_size(out.grad_ref_logp.size(), "grad_ref_logp") ||
+      !check_reduction(who, how, n, "responses", shape))
     return nan;
 
   // Values, under the policy.
-  if (!detail::check_finite_values(who, "logp", in.logp, policy) ||
-      !detail::check_finite_values(who, "ref_logp", in.ref_logp, policy))
+  if (!check_finite_values(who, "logp", logp, policy) || !check_finite_values(who, "ref_logp", ref_logp, policy))
     return nan;
   if constexpr (!std::is_same_v<P, errors::unchecked>) {
-    if (!is_finite(in.z0)) {
-      detail::fail(policy, errc::domain_error,
-                   detail::rule_message(who, "z0", "must be finite", static_cast<double>(in.z0)));
+    if (!is_finite(shift)) {
+      fail(policy, errc::domain_error, rule_message(who, shift_name, "must be finite", static_cast<double>(shift)));
       return nan;
     }
     for (std::size_t i = 0; i < n; ++i) {
-      if (in.desirable[i] <= 1) continue;
+      if (desirable[i] <= 1) continue;
       const std::string entry = "desirable[" + std::to_string(i) + "]";
-      detail::fail(policy, errc::domain_error,
-                   std::string(who) + ": " + entry + " must be 0 (undesirable) or 1 (desirable), but got " + entry +
-                       " = " + std::to_string(static_cast<unsigned>(in.desirable[i])));
+      fail(policy, errc::domain_error,
+           std::string(who) + ": " + entry + " must be 0 (undesirable) or 1 (desirable), but got " + entry + " = " +
+               std::to_string(static_cast<unsigned>(desirable[i])));
+      return nan;
+    }
+    for (std::size_t i = 0; i < weight.size(); ++i) {
+      if (is_finite(weight[i]) && weight[i] >= T(0)) continue;
+      fail(policy, errc::domain_error,
+           rule_message(who, "weight[" + std::to_string(i) + "]", "must be finite and >= 0",
+                        static_cast<double>(weight[i])));
       return nan;
     }
   }
 
-  const double scale = detail::reduction_scale(how, n);
+  const double scale = reduction_scale(how, n);
   double total = 0;  // accumulated in double also for float batches
   for (std::size_t i = 0; i < n; ++i) {
-    const detail::value_slope<T> t = detail::kto_term(l, in.logp[i] - in.ref_logp[i], in.z0, in.desirable[i] != 0);
+    value_slope<T> t = term(logp[i] - ref_logp[i], desirable[i] != 0);
+    if (!weight.empty()) t = {weight[i] * t.value, weight[i] * t.slope};
     if (!out.response_loss.empty()) out.response_loss[i] = t.value;
     total += static_cast<double>(t.value);
     const T g = static_cast<T>(static_cast<double>(t.slope) * scale);
@@ -452,6 +500,33 @@ T evaluate_kto(const kto& l, const kto_input<T>& in, const kto_output<T>& out, r
     if (!out.grad_ref_logp.empty()) out.grad_ref_logp[i] = -g;
   }
   return static_cast<T>(total * scale);
+}
+
+/// Unpaired BCO's term of one response and its derivative in ℓ, with x = βℓ − δ: desirable softplus(−x), slope
+/// −β·σ(−x); undesirable softplus(x), slope β·σ(x). One exponential and one log1p.  LOSSES.md §1.8.
+template <Scalar T> RPO_HD constexpr value_slope<T> bco_term(const bco_unpaired& l, T ratio, T delta, bool desirable) noexcept {
+  const T b = T(l.beta);
+  const auto p = rpo::detail::logistic_of(b * ratio - delta);
+  const auto s = p.softpluses();
+  return desirable ? value_slope<T>{s.minus, -b * p.neg} : value_slope<T>{s.plus, b * p.pos};
+}
+
+}  // namespace detail
+
+template <Scalar T, ErrorPolicy P>
+T evaluate_kto(const kto& l, const kto_input<T>& in, const kto_output<T>& out, reduction how, P policy) {
+  return detail::evaluate_labelled<T>("rpo::evaluate_kto", l.check(), in.logp, in.ref_logp, in.desirable, {}, in.z0,
+                                      "z0", out, how, policy, [&](T ratio, bool desirable) {
+                                        return detail::kto_term(l, ratio, in.z0, desirable);
+                                      });
+}
+
+template <Scalar T, ErrorPolicy P>
+T evaluate_bco(const bco_unpaired& l, const bco_input<T>& in, const kto_output<T>& out, reduction how, P policy) {
+  return detail::evaluate_labelled<T>("rpo::evaluate_bco", l.check(), in.logp, in.ref_logp, in.desirable, in.weight,
+                                      in.delta, "delta", out, how, policy, [&](T ratio, bool desirable) {
+                                        return detail::bco_term(l, ratio, in.delta, desirable);
+                                      });
 }
 
 template <Scalar T, ErrorPolicy P>

@@ -21,6 +21,8 @@ Batch- and token-level functions without a spec name (their value depends on the
     kto(logp, ref_logp, desirable, z0=0.0, beta=0.1, lambda_desirable=1.0, lambda_undesirable=1.0,
         reduction="mean", count=None) -> KTOResult (.loss, .response_loss, .grad_logp, .grad_ref_logp)
     kto_reference_point(mismatched_logp, mismatched_ref_logp) -> float (KTO's z0)
+    bco(logp, ref_logp, desirable, delta=0.0, weight=None, beta=0.1, reduction="mean", count=None)
+                        -> KTOResult (unpaired BCO; delta the running mean of rewards, weight the UDM weights)
     aot(logp, ref_logp, offsets=None, beta=0.1, epsilon=0.0, unpaired=False, reduction="mean", count=None)
                         -> Result (group_loss: the terms of each rank)
     evaluate_weighted(loss, group_weights, logp, ref_logp=None, length=None, reward=None, offsets=None,
@@ -47,10 +49,10 @@ shape) raise ValueError with a message that names the argument.
 PyTorch: `import rpo.torch` for rpo.torch.loss and rpo.torch.token_loss, differentiable torch functions (this module
 does not import torch).
 """
-from ._rpo import (GammaPOMargins, KTOResult, Loss, Result, TokensResult, __version__, aot, evaluate_tokens,
+from ._rpo import (GammaPOMargins, KTOResult, Loss, Result, TokensResult, __version__, aot, bco, evaluate_tokens,
                    evaluate_weighted, gamma_po, gamma_po_gaps, kto, kto_reference_point, length_desensitized_logp,
                    length_desensitized_logp_backward, losses, wpo_weights)
 
-__all__ = ["Loss", "Result", "losses", "__version__", "kto", "kto_reference_point", "KTOResult", "aot",
+__all__ = ["Loss", "Result", "losses", "__version__", "kto", "kto_reference_point", "KTOResult", "bco", "aot",
            "evaluate_weighted", "gamma_po_gaps", "gamma_po", "GammaPOMargins", "wpo_weights",
            "length_desensitized_logp", "length_desensitized_logp_backward", "evaluate_tokens", "TokensResult"]

@@ -4,6 +4,7 @@
 // registry, cannot offer them.
 //
 // Python names: rpo.kto, rpo.KTOResult, rpo.kto_reference_point (rpo::evaluate_kto, rpo::kto_reference_point);
+//               rpo.bco (rpo::evaluate_bco);
 //               rpo.aot (rpo::evaluate_aot); rpo.evaluate_weighted (rpo::any_loss::evaluate_weighted);
 //               rpo.gamma_po_gaps, rpo.gamma_po, rpo.GammaPOMargins (rpo::gamma_po_gaps, rpo::evaluate_gamma_po,
 //               rpo::gamma_po_margins); rpo.wpo_weights, rpo.length_desensitized_logp,
@@ -229,15 +230,10 @@ template <class T> struct batch {
 // KTO
 // ---------------------------------------------------------------------------------------------------------------------
 
-template <class T>
-kto_result kto_as(const rpo::kto& l, const py::handle& logp_in, const py::handle& ref_logp_in,
-                  const py::handle& desirable_in, double z0, rpo::reduction how) {
-  const std::string who = "rpo.kto";
-  const auto logp = array_of<T>(logp_in, who, "logp", 1, holds::reals);
-  const auto ref_logp = array_of<T>(ref_logp_in, who, "ref_logp", 1, holds::reals);
+/// N labels as the library's 0/1 bytes: booleans or integers, an integer outside [0, 1] refused here, in the library's
+/// words, before it could wrap around in the conversion.
+carray<std::uint8_t> labels_of(const py::handle& desirable_in, const std::string& who) {
   const auto labels = array_of<std::int64_t>(desirable_in, who, "desirable", 1, holds::labels);
-  // The library reads 0/1 bytes; an integer outside [0, 1] is refused here, in the library's words, before it could
-  // wrap around in the conversion.
   carray<std::uint8_t> desirable(labels.size());
   for (py::ssize_t i = 0; i < labels.size(); ++i) {
     const std::int64_t v = labels.data()[i];
@@ -247,12 +243,40 @@ kto_result kto_as(const rpo::kto& l, const py::handle& logp_in, const py::handle
     }
     desirable.mutable_data()[i] = static_cast<std::uint8_t>(v);
   }
+  return desirable;
+}
+
+template <class T>
+kto_result kto_as(const rpo::kto& l, const py::handle& logp_in, const py::handle& ref_logp_in,
+                  const py::handle& desirable_in, double z0, rpo::reduction how) {
+  const std::string who = "rpo.kto";
+  const auto logp = array_of<T>(logp_in, who, "logp", 1, holds::reals);
+  const auto ref_logp = array_of<T>(ref_logp_in, who, "ref_logp", 1, holds::reals);
+  const auto desirable = labels_of(desirable_in, who);
   const py::ssize_t n = logp.size();
   auto response_loss = zeros<T>({n}), grad_logp = zeros<T>({n}), grad_ref_logp = zeros<T>({n});
   const rpo::kto_input<T> in{in_span(logp), in_span(ref_logp), in_span(desirable), static_cast<T>(z0)};
   const rpo::kto_output<T> out{out_span(response_loss), out_span(grad_logp), out_span(grad_ref_logp)};
   T value{};
   library([&] { value = rpo::evaluate_kto(l, in, out, how); });
+  return {static_cast<double>(value), std::move(response_loss), std::move(grad_logp), std::move(grad_ref_logp)};
+}
+
+template <class T>
+kto_result bco_as(const rpo::bco_unpaired& l, const py::handle& logp_in, const py::handle& ref_logp_in,
+                  const py::handle& desirable_in, double delta, const py::handle& weight_in, rpo::reduction how) {
+  const std::string who = "rpo.bco";
+  const auto logp = array_of<T>(logp_in, who, "logp", 1, holds::reals);
+  const auto ref_logp = array_of<T>(ref_logp_in, who, "ref_logp", 1, holds::reals);
+  const auto desirable = labels_of(desirable_in, who);
+  const auto weight = vector_of<T>(weight_in, who, "weight");
+  const py::ssize_t n = logp.size();
+  auto response_loss = zeros<T>({n}), grad_logp = zeros<T>({n}), grad_ref_logp = zeros<T>({n});
+  const rpo::bco_input<T> in{in_span(logp), in_span(ref_logp), in_span(desirable), in_span(weight),
+                             static_cast<T>(delta)};
+  const rpo::kto_output<T> out{out_span(response_loss), out_span(grad_logp), out_span(grad_ref_logp)};
+  T value{};
+  library([&] { value = rpo::evaluate_bco(l, in, out, how); });
   return {static_cast<double>(value), std::move(response_loss), std::move(grad_logp), std::move(grad_ref_logp)};
 }
 
@@ -499,6 +523,27 @@ logp computes in float32, anything else in float64). desirable: N booleans or 0/
 a constant (no gradient), normally rpo.kto_reference_point(...) of the batch's mismatched pairs; 0 gives TRL's
 apo_zero_unpaired. beta > 0; lambda_desirable, lambda_undesirable >= 0 (TRL's desirable_weight, undesirable_weight).
 reduction: "mean" over the N responses (TRL's), "sum", or "sum_over" with count. Raises ValueError.)doc");
+
+  m.def(
+      "bco",
+      [](const py::object& logp, const py::object& ref_logp, const py::object& desirable, double delta,
+         const py::object& weight, double beta, const std::string& reduction, const py::object& count) {
+        const rpo::bco_unpaired l{beta};
+        const rpo::reduction how = reduction_of("rpo.bco", reduction, count);
+        if (is_float32(logp)) return bco_as<float>(l, logp, ref_logp, desirable, delta, weight, how);
+        return bco_as<double>(l, logp, ref_logp, desirable, delta, weight, how);
+      },
+      py::arg("logp"), py::arg("ref_logp"), py::arg("desirable"), py::arg("delta") = 0.0,
+      py::arg("weight") = py::none(), py::arg("beta") = 0.1, py::arg("reduction") = "mean",
+      py::arg("count") = py::none(),
+      R"doc(Unpaired BCO (LOSSES.md §1.8; rpo::evaluate_bco; TRL's experimental BCOTrainer) on N labelled responses;
+returns an rpo.KTOResult (loss, response_loss, grad_logp, grad_ref_logp).
+
+With r = beta * (logp - ref_logp), a desirable response costs weight * softplus(-(r - delta)) and an undesirable one
+weight * softplus(r - delta). delta: the running mean of rewards (a constant; see the C++ rpo::bco_reference_point),
+0 for none. weight: N constants >= 0 (TRL's UDM density ratios, which need a classifier on prompt embeddings: the
+caller's), or None for 1. desirable: N booleans or 0/1 integers. reduction: "mean" over the N responses, "sum", or
+"sum_over" with count. Raises ValueError.)doc");
 
   m.def(
       "kto_reference_point",

@@ -158,6 +158,48 @@ class TestKTO(unittest.TestCase):
             rpo.kto_reference_point([np.nan], [-1.0])
 
 
+class TestBCO(unittest.TestCase):
+    """LOSSES.md §1.8, unpaired: w·(−log σ(βℓ − δ)) if desirable, w·(−log σ(−(βℓ − δ))) if not."""
+
+    @needs_torch
+    def test_values_gradients_and_reductions(self):
+        rng = np.random.default_rng(31)
+        logp, ref_logp = unpaired_batch(rng, 11)
+        desirable = rng.integers(0, 2, 11).astype(bool)
+        weight = rng.uniform(0.0, 2.0, 11)
+        for reduction, count, w, delta in (("mean", None, None, 0.0), ("sum", None, weight, -0.4),
+                                           ("sum_over", 30, weight, 0.7)):
+            with self.subTest(reduction=reduction):
+                lp = torch.tensor(logp, requires_grad=True)
+                rf = torch.tensor(ref_logp, requires_grad=True)
+                x = 0.3 * (lp - rf) - delta
+                terms = torch.where(torch.tensor(desirable), -F.logsigmoid(x),
+                                    -F.logsigmoid(-x))
+                if w is not None:
+                    terms = terms * torch.tensor(w)
+                loss = terms.sum() * reduce_scale(reduction, count, 11)
+                loss.backward()
+                r = rpo.bco(logp, ref_logp, desirable, delta, weight=w, beta=0.3, reduction=reduction, count=count)
+                self.assertAlmostEqual(r.loss, loss.item(), delta=1e-12 * abs(loss.item()))
+                np.testing.assert_allclose(r.response_loss, terms.detach().numpy(), rtol=1e-12, atol=1e-15)
+                np.testing.assert_allclose(r.grad_logp, lp.grad.numpy(), rtol=1e-10, atol=1e-15)
+                np.testing.assert_allclose(r.grad_ref_logp, rf.grad.numpy(), rtol=1e-10, atol=1e-15)
+
+    def test_errors(self):
+        good = dict(logp=[-1.0, -2.0], ref_logp=[-1.5, -2.5], desirable=[1, 0])
+        cases = [
+            (dict(good, weight=[1.0, -0.5]), r"rpo::evaluate_bco: weight\[1\] must be finite and >= 0"),
+            (dict(good, weight=[1.0]), r"rpo::evaluate_bco: weight has 1 entries but must have 2"),
+            (dict(good, delta=np.nan), r"rpo::evaluate_bco: delta must be finite"),
+            (dict(good, desirable=[1, 3]), r"rpo.bco: desirable\[1\] must be 0"),
+            (dict(good, beta=-1.0), r"rpo::evaluate_bco: beta must be finite and > 0"),
+        ]
+        for kwargs, pattern in cases:
+            with self.subTest(pattern=pattern):
+                with self.assertRaisesRegex(ValueError, pattern):
+                    rpo.bco(**kwargs)
+
+
 def aot_reference(torch_lp, torch_rf, beta, epsilon, unpaired):
     """LOSSES.md §1.10 in torch: the per-rank terms (torch.sort is differentiable through the permutation)."""
     lc, lr, rc, rr = torch_lp[0::2], torch_lp[1::2], torch_rf[0::2], torch_rf[1::2]
@@ -616,7 +658,7 @@ class TestDocs(unittest.TestCase):
             exec(compile(code, "python/README.md", "exec"), {})
 
     def test_every_function_has_a_docstring(self):
-        for name in ("kto", "kto_reference_point", "aot", "evaluate_weighted", "gamma_po_gaps", "gamma_po",
+        for name in ("kto", "kto_reference_point", "bco", "aot", "evaluate_weighted", "gamma_po_gaps", "gamma_po",
                      "wpo_weights", "length_desensitized_logp", "length_desensitized_logp_backward"):
             with self.subTest(name):
                 self.assertIn(name, rpo.__all__)

@@ -31,6 +31,7 @@ namespace {
 static_assert(std::is_trivially_copyable_v<rpo::kto> && std::is_aggregate_v<rpo::kto>);
 static_assert(std::is_trivially_copyable_v<rpo::aot> && std::is_aggregate_v<rpo::aot>);
 static_assert(std::is_trivially_copyable_v<rpo::bco_reference_point> && std::is_aggregate_v<rpo::bco_reference_point>);
+static_assert(std::is_trivially_copyable_v<rpo::bco_unpaired> && std::is_aggregate_v<rpo::bco_unpaired>);
 
 double sp(double x) { return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
 double sig(double x) { return x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x)); }
@@ -783,6 +784,97 @@ TEST_SUITE("batchwise") {
   // ---------------------------------------------------------------------------------------------------------------
   // BCO's running reward mean δ
   // ---------------------------------------------------------------------------------------------------------------
+
+  TEST_CASE("unpaired BCO equals LOSSES.md §1.8's formula per response, weights included, and its gradients agree "
+            "with central differences (delta and the weights held fixed)") {
+    std::mt19937_64 rng(401);
+    std::uniform_real_distribution<double> w(0.0, 3.0), shift(-2.0, 2.0);
+    for (const rpo::bco_unpaired l : {rpo::bco_unpaired{}, rpo::bco_unpaired{.beta = 0.7}}) {
+      for (int n = 0; n < 20; ++n) {
+        const kto_batch b(rng, 7, 20.0);
+        std::vector<double> weight(7);
+        for (double& x : weight) x = w(rng);
+        const double delta = shift(rng);
+        const rpo::bco_input<double> in{b.logp, b.ref_logp, b.desirable, weight, delta};
+        std::vector<double> loss(7), grad(7), grad_ref(7);
+        const double mean = rpo::evaluate_bco(l, in, rpo::kto_output<double>{loss, grad, grad_ref});
+        double total = 0;
+        for (std::size_t i = 0; i < 7; ++i) {
+          const double x = l.beta * (b.logp[i] - b.ref_logp[i]) - delta;
+          const bool d = b.desirable[i] != 0;
+          // −log σ(x) = sp(−x) (desirable), −log σ(−x) = sp(x) (undesirable); the slopes −β σ(−x) and β σ(x).
+          const double value = weight[i] * (d ? sp(-x) : sp(x)), slope = weight[i] * (d ? -l.beta * sig(-x) : l.beta * sig(x));
+          CHECK_CLOSE(loss[i], value, 1e-12, 1e-15);
+          CHECK_CLOSE(grad[i], slope / 7, 1e-12, 1e-16);
+          CHECK(grad_ref[i] == -grad[i]);
+          total += value;
+          for (bool moving_ref : {false, true}) {
+            const auto loss_at = [&](double v) {
+              std::vector<double> lp = b.logp, rp = b.ref_logp;
+              (moving_ref ? rp : lp)[i] = v;
+              return rpo::evaluate_bco(l, rpo::bco_input<double>{lp, rp, b.desirable, weight, delta});
+            };
+            const double at = moving_ref ? b.ref_logp[i] : b.logp[i], g = moving_ref ? grad_ref[i] : grad[i];
+            CHECK(test::fd_relative_error(loss_at, at, g, test::fd_floor<double>) < test::fd_tolerance<double>);
+          }
+        }
+        CHECK_CLOSE(mean, total / 7, 1e-12, 1e-15);
+      }
+    }
+  }
+
+  TEST_CASE("unpaired BCO on a pair's two responses, chosen desirable and rejected not, is bco_pair with the same "
+            "delta: the sums agree") {
+    std::mt19937_64 rng(409);
+    std::uniform_real_distribution<double> lp(-200, -5), ratio(-10, 10);
+    for (const double delta : {0.0, -0.75, 1.3}) {
+      std::vector<double> logp, ref;
+      std::vector<std::uint8_t> labels;
+      for (int i = 0; i < 16; ++i) {
+        logp.push_back(lp(rng));
+        ref.push_back(logp.back() - ratio(rng));
+        labels.push_back(i % 2 == 0 ? 1 : 0);
+      }
+      std::vector<double> unpaired_grad(16), paired_grad(16);
+      const double unpaired = rpo::evaluate_bco(rpo::bco_unpaired{.beta = 0.3}, rpo::bco_input<double>{logp, ref, labels, {}, delta},
+                                                rpo::kto_output<double>{{}, unpaired_grad, {}}, rpo::reduction::sum());
+      const double paired = rpo::evaluate(rpo::bco_pair{.beta = 0.3, .delta = delta},
+                                          rpo::batch_input<double>{.logp = logp, .ref_logp = ref},
+                                          rpo::batch_output<double>{.grad_logp = paired_grad}, rpo::reduction::sum());
+      CAPTURE(delta);
+      CHECK_CLOSE(unpaired, paired, 1e-13, 0);
+      for (std::size_t i = 0; i < 16; ++i) CHECK_CLOSE(unpaired_grad[i], paired_grad[i], 1e-13, 1e-16);
+    }
+  }
+
+  TEST_CASE("unpaired BCO: bad sizes, labels, weights and delta are refused, naming them, and nothing is written") {
+    const std::vector<double> logp{-1, -2, -3}, ref{-1.5, -2.5, -2}, good_weight{1, 0.5, 2};
+    const std::vector<std::uint8_t> labels{1, 0, 1};
+    std::vector<double> loss(3, 7.0);
+    const auto run = [&](const rpo::bco_input<double>& in) {
+      return rpo::evaluate_bco(rpo::bco_unpaired{}, in, rpo::kto_output<double>{loss, {}, {}});
+    };
+    test::expect_error<std::invalid_argument>([&] { run({logp, ref, labels, std::vector<double>{1, 1}, 0.0}); },
+                                              {"rpo::evaluate_bco: weight has 2 entries but must have 3"});
+    test::expect_error<std::domain_error>(
+        [&] { run({logp, ref, labels, std::vector<double>{1, -0.5, 1}, 0.0}); },
+        {"rpo::evaluate_bco: weight[1] must be finite and >= 0, but got weight[1] = -0.5"});
+    test::expect_error<std::domain_error>(
+        [&] { run({logp, ref, labels, good_weight, std::numeric_limits<double>::quiet_NaN()}); },
+        {"rpo::evaluate_bco: delta must be finite"});
+    test::expect_error<std::domain_error>([&] { run({logp, ref, std::vector<std::uint8_t>{1, 2, 0}, {}, 0.0}); },
+                                          {"desirable[1] must be 0 (undesirable) or 1 (desirable)"});
+    test::expect_error<std::invalid_argument>([&] { (void)rpo::evaluate_bco(rpo::bco_unpaired{.beta = 0}, {logp, ref, labels}); },
+                                              {"beta"});
+    CHECK(loss == std::vector<double>(3, 7.0));
+    // Finite at extreme log-ratios, in float too.
+    const std::vector<float> big{1e4f, -1e4f, 3e4f}, zero(3, 0.0f);
+    std::vector<float> g(3);
+    const float value = rpo::evaluate_bco(rpo::bco_unpaired{}, rpo::bco_input<float>{big, zero, labels},
+                                          rpo::kto_output<float>{{}, g, {}});
+    CHECK(std::isfinite(value));
+    for (float x : g) CHECK(std::isfinite(x));
+  }
 
   TEST_CASE("bco_reference_point: the running mean equals a plain mean over every value pushed, batch by batch") {
     std::mt19937_64 rng(211);
