@@ -380,18 +380,30 @@ template <class T> py::array margins_as(rpo::gamma_po_margins& m, const py::hand
 // Token level: WPO's weights, LD-DPO
 // ---------------------------------------------------------------------------------------------------------------------
 
+/// The target ids and the response mask of (S, T, V) logits, checked against their shape, and the token_logits view
+/// of the three (the arrays stay owned here while the library reads them).
+template <class T> struct token_arrays {
+  carray<std::int64_t> target;
+  carray<std::uint8_t> mask;
+  rpo::token_logits<T> view;
+
+  token_arrays(const carray<T>& logits, const py::handle& target_in, const py::handle& mask_in, const std::string& who)
+      : target(array_of<std::int64_t>(target_in, who, "target", 2, holds::integers)) {
+    const py::ssize_t s = logits.shape(0), t = logits.shape(1), v = logits.shape(2);
+    if (target.shape(0) != s || target.shape(1) != t)
+      fail(who, "target must have the shape (S, T) = (" + std::to_string(s) + ", " + std::to_string(t) +
+                    ") of logits' first two dimensions, but has shape " + shape_text(target));
+    mask = mask_of(mask_in, who, s, t);
+    view = {in_span(logits), in_span(target), in_span(mask), rpo::token_shape{s, t, v}};
+  }
+};
+
 template <class T> py::array wpo_weights_as(const py::handle& logits_in, const py::handle& target_in, const py::handle& mask_in) {
   const std::string who = "rpo.wpo_weights";
   const auto logits = array_of<T>(logits_in, who, "logits", 3, holds::reals);
-  const py::ssize_t s = logits.shape(0), t = logits.shape(1), v = logits.shape(2);
-  const auto target = array_of<std::int64_t>(target_in, who, "target", 2, holds::integers);
-  if (target.shape(0) != s || target.shape(1) != t)
-    fail(who, "target must have the shape (S, T) = (" + std::to_string(s) + ", " + std::to_string(t) +
-                  ") of logits' first two dimensions, but has shape " + shape_text(target));
-  const auto mask = mask_of(mask_in, who, s, t);
-  auto weight = zeros<T>({s});
-  const rpo::token_logits<T> in{in_span(logits), in_span(target), in_span(mask), rpo::token_shape{s, t, v}};
-  library([&] { rpo::wpo_weights(in, out_span(weight)); });
+  const token_arrays<T> tokens(logits, target_in, mask_in, who);
+  auto weight = zeros<T>({logits.shape(0)});
+  library([&] { rpo::wpo_weights(tokens.view, out_span(weight)); });
   return weight;
 }
 
@@ -417,11 +429,7 @@ tokens_result evaluate_tokens_as(const rpo::any_loss& loss, const py::handle& lo
     logits = array_of<T>(logits_in, who, "logits", 3, holds::reals);
   }
   const py::ssize_t s = logits.shape(0), t = logits.shape(1), v = logits.shape(2);
-  const auto target = array_of<std::int64_t>(target_in, who, "target", 2, holds::integers);
-  if (target.shape(0) != s || target.shape(1) != t)
-    fail(who, "target must have the shape (S, T) = (" + std::to_string(s) + ", " + std::to_string(t) +
-                  ") of logits' first two dimensions, but has shape " + shape_text(target));
-  const auto mask = mask_of(mask_in, who, s, t);
+  const token_arrays<T> tokens(logits, target_in, mask_in, who);
   const auto ref_logp = vector_of<T>(ref_logp_in, who, "ref_logp"), reward = vector_of<T>(reward_in, who, "reward");
   const auto offsets = offsets_in.is_none() ? carray<std::int64_t>(0)
                                             : array_of<std::int64_t>(offsets_in, who, "offsets", 1, holds::integers);
@@ -435,7 +443,7 @@ tokens_result evaluate_tokens_as(const rpo::any_loss& loss, const py::handle& lo
                               : loss.group_size() != 0 ? static_cast<std::int64_t>(s) / loss.group_size()
                                                        : 0;
   auto group_loss = zeros<T>({groups});
-  const rpo::token_input<T> in{.tokens = {in_span(logits), in_span(target), in_span(mask), rpo::token_shape{s, t, v}},
+  const rpo::token_input<T> in{.tokens = tokens.view,
                                .per_sequence = per_sequence,
                                .ref_logp = in_span(ref_logp),
                                .reward = in_span(reward),

@@ -3,7 +3,11 @@ of the general form.
 
 The tests run from this folder (CTest sets it as the working directory), so `import support` finds this file.
 """
+import contextlib
+import io
 import itertools
+import pathlib
+import re
 
 import numpy as np
 
@@ -195,3 +199,15 @@ def cast(batch, dtype, fields=("logp", "ref_logp", "length", "reward")):
 def pair_offsets(pairs):
     """The offsets that describe `pairs` consecutive pairs: [0, 2, 4, ..., 2 * pairs]."""
     return np.arange(0, 2 * pairs + 1, 2, dtype=np.int64)
+
+
+def readme_example(heading):
+    """The first ```python block after `heading` in python/README.md, as source text."""
+    text = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    return re.search(r"```python\n(.*?)```", text[text.index(heading):], re.S).group(1)
+
+
+def run_readme_example(code):
+    """Runs a README example as written, its prints swallowed (it asserts nothing but that it runs)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(compile(code, "python/README.md", "exec"), {})

@@ -646,16 +646,9 @@ class TestLengthDesensitized(unittest.TestCase):
 class TestDocs(unittest.TestCase):
     def test_readme_example_runs(self):
         """python/README.md's example of these functions runs as written (it prints, so it asserts nothing else)."""
-        import contextlib
-        import io
-        import pathlib
-        import re
-        text = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-        section = text[text.index("## Batch-level and token-level functions"):]
-        code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+        code = support.readme_example("## Batch-level and token-level functions")
         self.assertIn("rpo.wpo_weights", code)
-        with contextlib.redirect_stdout(io.StringIO()):
-            exec(compile(code, "python/README.md", "exec"), {})
+        support.run_readme_example(code)
 
     def test_every_function_has_a_docstring(self):
         for name in ("kto", "kto_reference_point", "bco", "aot", "evaluate_weighted", "gamma_po_gaps", "gamma_po",

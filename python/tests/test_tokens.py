@@ -15,6 +15,7 @@ import torch
 
 import rpo
 import rpo.torch
+import support
 import torch_reference
 
 PAIR_SPECS = ["dpo(beta=0.3)", "simpo", "ipo", "cdpo", "rpo_bwd(beta=0.2, eta=0.5)", "sppo_hard"]
@@ -156,16 +157,9 @@ class EvaluateTokensTest(unittest.TestCase):
 
     def test_readme_example_runs(self):
         """python/README.md's example of the fused pass runs as written."""
-        import contextlib
-        import io
-        import pathlib
-        import re
-        text = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-        section = text[text.index("## The fused pass from logits"):]
-        code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+        code = support.readme_example("## The fused pass from logits")
         self.assertIn("rpo.evaluate_tokens", code)
-        with contextlib.redirect_stdout(io.StringIO()):
-            exec(compile(code, "python/README.md", "exec"), {})
+        support.run_readme_example(code)
         self.assertTrue(rpo.evaluate_tokens.__doc__ and rpo.torch.token_loss.__doc__)
 
 

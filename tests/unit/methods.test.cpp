@@ -46,6 +46,16 @@ rpo::pair_input<double> random_pair(std::mt19937_64& rng, double spread) {
   return in;
 }
 
+/// The log-probs of a double pair in T (the other fields absent).
+template <class T> rpo::pair_input<T> log_probs_in(const rpo::pair_input<double>& d) {
+  rpo::pair_input<T> in;
+  for (int i = 0; i < 2; ++i) {
+    in.logp[i] = static_cast<T>(d.logp[i]);
+    in.ref_logp[i] = static_cast<T>(d.ref_logp[i]);
+  }
+  return in;
+}
+
 
 template <class P, class T> void check_gradients(const P& preset, const rpo::pair_input<T>& in) {
   const auto r = rpo::value_and_grad(preset, in);
@@ -534,11 +544,7 @@ TEST_SUITE("methods") {
     std::mt19937_64 rng(223);
     for (int n = 0; n < 300; ++n) {
       const rpo::pair_input<double> d = random_pair(rng, n < 150 ? 5.0 : 80.0);
-      rpo::pair_input<T> in;
-      for (int i = 0; i < 2; ++i) {
-        in.logp[i] = static_cast<T>(d.logp[i]);
-        in.ref_logp[i] = static_cast<T>(d.ref_logp[i]);
-      }
+      rpo::pair_input<T> in = log_probs_in<T>(d);
       for (double beta : {0.1, 0.7}) {
         CAPTURE(beta);
         expect_identical(rpo::value_and_grad(rpo::bco_pair{.beta = beta, .delta = 0.0}, in), unshifted_bco(beta, in));
@@ -644,11 +650,7 @@ TEST_SUITE("methods") {
     std::mt19937_64 rng(257);
     for (int n = 0; n < 300; ++n) {
       const rpo::pair_input<double> d = random_pair(rng, n < 150 ? 5.0 : 80.0);
-      rpo::pair_input<T> in;
-      for (int i = 0; i < 2; ++i) {
-        in.logp[i] = static_cast<T>(d.logp[i]);
-        in.ref_logp[i] = static_cast<T>(d.ref_logp[i]);
-      }
+      rpo::pair_input<T> in = log_probs_in<T>(d);
       in.reward[0] = T(1);
       in.reward[1] = T(0);
       for (double beta : {0.1, 0.3, 4.0}) {
