@@ -109,7 +109,7 @@ TEST_SUITE("batch") {
     long double total = 0;
     for (std::size_t g = 0; g < groups; ++g) {
       const auto r = rpo::value_and_grad(rpo::dpo{}, data.pair(g));
-      total += r.loss;
+      total += static_cast<long double>(r.loss);
       CHECK(losses2[g] == r.loss);
       for (std::size_t i = 0; i < 2; ++i)
         CHECK(grad2[2 * g + i] == r.grad_logp[i] * (1.0 / static_cast<double>(groups)));
