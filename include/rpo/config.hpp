@@ -32,9 +32,6 @@
 #  define RPO_USING_STD(f) using std::f;
 #endif
 
-// -ffast-math / -ffinite-math-only let the compiler assume that no value is NaN or infinite: the input
-// checks of rpo (which reject NaN log-probs, for instance) then compile to nothing, and bad input turns
-// into silently wrong losses. Refuse it unless the user explicitly takes that risk.
 /// The loops that split independent rows over threads (token rows, chunks of groups): an OpenMP `parallel for`
 /// when the caller compiles with OpenMP (-fopenmp), a plain loop otherwise. Each iteration writes only its own
 /// outputs, so the results are the same on any number of threads.
@@ -44,6 +41,9 @@
 #  define RPO_DETAIL_PARALLEL_FOR
 #endif
 
+// -ffast-math / -ffinite-math-only let the compiler assume that no value is NaN or infinite: the input
+// checks of rpo (which reject NaN log-probs, for instance) then compile to nothing, and bad input turns
+// into silently wrong losses. Refuse it unless the user explicitly takes that risk.
 #if defined(__FINITE_MATH_ONLY__) && __FINITE_MATH_ONLY__ && !defined(RPO_ALLOW_FAST_MATH)
 #  error "rpo: -ffast-math / -ffinite-math-only removes the NaN/Inf checks rpo relies on; \
 build without it, or define RPO_ALLOW_FAST_MATH to accept unchecked input"
