@@ -7,8 +7,9 @@
 //               rpo::gamma_po, rpo::gamma_po_gaps, rpo::evaluate_gamma_po, rpo::gamma_po_optimizer,
 //               rpo::gamma_po_margins, rpo::evaluate_weighted.
 // Implements LOSSES.md §2.3 (KTO), §1.10 (AOT, paired and unpaired), §4.6 (γ-PO) and §1.8's unpaired BCO, and keeps
-// BCO's running reward mean δ (§1.8), the batch statistic that rpo::bco_pair and rpo::evaluate_bco take as `delta`. None is an rpo::Composition, and none
-// can be one: rpo::evaluate hands a loss one group at a time, and these need the batch.
+// BCO's running reward mean δ (§1.8), the batch statistic that rpo::bco_pair and rpo::evaluate_bco take as `delta`.
+// None is an rpo::Composition, and none can be one: rpo::evaluate hands a loss one group at a time, and these need
+// the batch.
 //   * KTO takes unpaired responses, each with a desirable/undesirable label, and puts a Kahneman–Tversky value
 //     function on each response's own log-ratio around a reference point z0, a statistic of the whole (global)
 //     batch on mismatched pairs. It is not a function of a pair's gap (LOSSES.md §0.4's criterion: not invariant to
@@ -366,20 +367,21 @@ template <ErrorPolicy P> bool check_batchwise_parameters(const char* who, parame
   }
 }
 
-/// Checks that every value of `values` is finite (nothing under errors::unchecked): one branch-free pass, then the
-/// culprit is looked for only after a failure. The message names `name[i]`.
+/// Checks that every value of `values` is finite, and ≥ 0 when `nonnegative` (weights), nothing under
+/// errors::unchecked: the finite rule first in one pass over the bits (rpo::detail::all_valid, as the batch layer's
+/// check), then the culprit is looked for only after a failure. The message names `name[i]`.
 template <Scalar T, ErrorPolicy P>
-bool check_finite_values(const char* who, const char* name, std::span<const T> values, const P& policy) {
+bool check_finite_values(const char* who, const char* name, std::span<const T> values, const P& policy,
+                         bool nonnegative = false) {
   if constexpr (std::is_same_v<P, errors::unchecked>) {
     return true;
   } else {
-    bool all_finite = true;
-    for (const T& x : values) all_finite = all_finite & is_finite(x);
-    if (all_finite) return true;
+    if (!nonnegative && all_valid(values.data(), static_cast<std::int64_t>(values.size()), false)) return true;
     for (std::size_t i = 0; i < values.size(); ++i) {
-      if (is_finite(values[i])) continue;
+      if (is_finite(values[i]) && (!nonnegative || values[i] >= T(0))) continue;
       return fail(policy, errc::domain_error,
-                  rule_message(who, std::string(name) + "[" + std::to_string(i) + "]", "must be finite",
+                  rule_message(who, std::string(name) + "[" + std::to_string(i) + "]",
+                               nonnegative ? "must be finite and >= 0" : "must be finite",
                                static_cast<double>(values[i])));
     }
     return true;
@@ -479,14 +481,8 @@ T evaluate_labelled(const char* who, parameter_error parameters, std::span<const
                std::to_string(static_cast<unsigned>(desirable[i])));
       return nan;
     }
-    for (std::size_t i = 0; i < weight.size(); ++i) {
-      if (is_finite(weight[i]) && weight[i] >= T(0)) continue;
-      fail(policy, errc::domain_error,
-           rule_message(who, "weight[" + std::to_string(i) + "]", "must be finite and >= 0",
-                        static_cast<double>(weight[i])));
-      return nan;
-    }
   }
+  if (!check_finite_values(who, "weight", weight, policy, true)) return nan;
 
   const double scale = reduction_scale(how, n);
   double total = 0;  // accumulated in double also for float batches
@@ -607,16 +603,7 @@ T evaluate_weighted_with(const loss_shape& shape, const batch_input<T>& in, std:
                      " entries but the batch has " + std::to_string(g_count) + " groups (one weight per group)");
     return nan;
   }
-  if constexpr (!std::is_same_v<P, errors::unchecked>) {
-    for (std::size_t g = 0; g < g_count; ++g) {
-      const T c = group_weights[g];
-      if (is_finite(c) && c >= T(0)) continue;
-      detail::fail(policy, errc::domain_error,
-                   detail::rule_message(who, "group_weights[" + std::to_string(g) + "]", "must be finite and >= 0",
-                                        static_cast<double>(c)));
-      return nan;
-    }
-  }
+  if (!detail::check_finite_values(who, "group_weights", group_weights, policy, true)) return nan;
 
   // The unweighted per-group losses and gradients (reduction::sum(): no scaling yet), written straight into `out`;
   // rpo::evaluate checks every value before it writes anything.
