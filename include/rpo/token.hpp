@@ -142,45 +142,62 @@ namespace detail {
 #  define RPO_DETAIL_PREFETCH(address)
 #endif
 
-/// log Σ_v e^{x_v} of one row: online over blocks that stay in L1, so the row is read once from memory. Per
-/// block: its max b, then the running sum rescaled by e^{m − b} when b exceeds the running max m, then Σ e^{x − m}
-/// (the stable "subtract the max" form, STYLE.md §4.5). NaN or +inf in the row gives a non-finite result.
-template <class T> T row_logsumexp(const T* x, std::int64_t n) noexcept {
+/// The running max m of one row and s₁ = Σ_v e^{x_v − m} (and, with `squares`, s₂ = Σ_v e^{2(x_v − m)}, which WPO's
+/// weights need: rpo/token_weighting.hpp), online over blocks that stay in L1, so the row is read once from memory.
+/// Per block: its max b, then the running sums rescaled by e^{m − b} (s₂ by its square) when b exceeds the running
+/// max m, then the block's e^{x − m} ≤ 1 (the stable "subtract the max" form, STYLE.md §4.5). Sums in double. NaN or
+/// +inf in the row gives a non-finite s₁.
+template <class T> struct row_sums {
+  T max;
+  double sum;
+  double sum_squares;
+};
+template <class T, bool squares = false> row_sums<T> row_exp_sums(const T* x, std::int64_t n) noexcept {
   using V = simd<T>;
   constexpr std::int64_t block = 2048;
   constexpr std::int64_t w = V::lanes;
-  T m = -std::numeric_limits<T>::infinity();
-  double s = 0;
+  constexpr T minus_inf = -std::numeric_limits<T>::infinity();
+  T m = minus_inf;
+  double s = 0, s2 = 0;
   for (std::int64_t b = 0; b < n; b += block) {
     const std::int64_t len = n - b < block ? n - b : block;
     const T* p = x + b;
     const std::int64_t full = len - len % w;
-    typename V::vec vm = V::splat(-std::numeric_limits<T>::infinity());
+    typename V::vec vm = V::splat(minus_inf);
     for (std::int64_t i = 0; i < full; i += w) vm = V::max(vm, V::load(p + i));
     T bm = V::reduce_max(vm);
     for (std::int64_t i = full; i < len; ++i) bm = p[i] > bm ? p[i] : bm;
     if (bm > m) {
-      s *= std::exp(static_cast<double>(m) - static_cast<double>(bm));
+      const double shrink = std::exp(static_cast<double>(m) - static_cast<double>(bm));  // 0 while m = −inf
+      s *= shrink;
+      if constexpr (squares) s2 *= shrink * shrink;
       m = bm;
     }
-    if (!(m > -std::numeric_limits<T>::infinity())) {  // all −inf so far (or NaN only): nothing to add yet
-      continue;
-    }
+    if (!(m > minus_inf)) continue;  // all −inf so far (or NaN only): nothing to add yet
     const typename V::vec vmax = V::splat(m);
-    typename V::vec acc = V::splat(T(0));
+    typename V::vec acc = V::splat(T(0)), acc2 = V::splat(T(0));
     // While the exponentials of this block run from L1, the next block is fetched (a prefetch never faults, so
     // addresses past the row's end are harmless): memory and arithmetic overlap instead of taking turns.
+    const auto add = [&](typename V::vec e) {
+      acc += e;
+      if constexpr (squares) acc2 += e * e;
+    };
     for (std::int64_t i = 0; i < full; i += w) {
       RPO_DETAIL_PREFETCH(p + block + i);
-      acc += V::exp_nonpositive(V::load(p + i) - vmax);
+      add(V::exp_nonpositive(V::load(p + i) - vmax));
     }
-    if (full < len)
-      acc += V::exp_nonpositive(V::load_partial(p + full, static_cast<int>(len - full), -std::numeric_limits<T>::infinity()) -
-                    vmax);
+    if (full < len) add(V::exp_nonpositive(V::load_partial(p + full, static_cast<int>(len - full), minus_inf) - vmax));
     s += V::reduce_sum(acc);
+    if constexpr (squares) s2 += V::reduce_sum(acc2);
   }
-  if (s != s) return std::numeric_limits<T>::quiet_NaN();
-  return static_cast<T>(static_cast<double>(m) + std::log(s));
+  return {m, s, s2};
+}
+
+/// log Σ_v e^{x_v} of one row (row_exp_sums): m + log s₁; NaN or +inf in the row gives a non-finite result.
+template <class T> T row_logsumexp(const T* x, std::int64_t n) noexcept {
+  const row_sums<T> r = row_exp_sums<T>(x, n);
+  if (r.sum != r.sum) return std::numeric_limits<T>::quiet_NaN();
+  return static_cast<T>(static_cast<double>(r.max) + std::log(r.sum));
 }
 
 /// One row of ∂/∂z of c·log π(y|·): g_v = −c·e^{x_v − lse} for v ≠ y, g_y = c·(1 − p_y) = −c·expm1(logp_y), the

@@ -20,7 +20,6 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <limits>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -28,7 +27,6 @@
 
 #include "rpo/concepts.hpp"
 #include "rpo/config.hpp"
-#include "rpo/detail/vexp.hpp"
 #include "rpo/errors.hpp"
 #include "rpo/token.hpp"
 
@@ -103,57 +101,19 @@ inline std::int64_t pair_min_length(std::span<const std::uint8_t> mask, std::int
   return a < b ? a : b;
 }
 
-/// One streamed pass over a row of logits x (n entries): the row's log π(y|·) = x_y − m − log s₁ and
+/// One streamed pass over a row of logits x (n entries), the fused pass's row sums with squares
+/// (detail::row_exp_sums<T, true> in rpo/token.hpp): the row's log π(y|·) = x_y − m − log s₁ and
 /// log π_y − log Σ_v π_v² = x_y − m + log s₁ − log s₂, where m = max x, s₁ = Σ e^{x−m}, s₂ = Σ e^{2(x−m)}
-/// (LOSSES.md §1.16: log Σ π² = logsumexp(2x) − 2·logsumexp(x) = log s₂ − 2·log s₁). Per block of 2048 (in L1):
-/// its max b, then s₁ ← s₁·e^{m−b}, s₂ ← s₂·e^{2(m−b)} when b exceeds the running max, then e = e^{x−m} ≤ 1 and
-/// e² added (one exponential per logit; every exponent ≤ 0, so nothing overflows; s₁, s₂ ≥ 1 once the max is
-/// seen). NaN or +inf in the row, or x_y = −inf, gives a non-finite log π.
+/// (LOSSES.md §1.16: log Σ π² = logsumexp(2x) − 2·logsumexp(x) = log s₂ − 2·log s₁). Every exponent is ≤ 0, so
+/// nothing overflows. NaN or +inf in the row, or x_y = −inf, gives a non-finite log π.
 struct wpo_row {
   double logp;      ///< log π(y|·)
   double adjusted;  ///< log π(y|·) − log Σ_v π(v|·)²
 };
 template <class T> wpo_row wpo_row_terms(const T* x, std::int64_t n, std::int64_t y) noexcept {
-  using V = simd<T>;
-  constexpr std::int64_t block = 2048;
-  constexpr std::int64_t w = V::lanes;
-  constexpr T minus_inf = -std::numeric_limits<T>::infinity();
-  T m = minus_inf;
-  double s1 = 0, s2 = 0;
-  for (std::int64_t b = 0; b < n; b += block) {
-    const std::int64_t len = n - b < block ? n - b : block;
-    const T* p = x + b;
-    const std::int64_t full = len - len % w;
-    typename V::vec vm = V::splat(minus_inf);
-    for (std::int64_t i = 0; i < full; i += w) vm = V::max(vm, V::load(p + i));
-    T bm = V::reduce_max(vm);
-    for (std::int64_t i = full; i < len; ++i) bm = p[i] > bm ? p[i] : bm;
-    if (bm > m) {
-      const double shrink = std::exp(static_cast<double>(m) - static_cast<double>(bm));  // 0 while m = −inf
-      s1 *= shrink;
-      s2 *= shrink * shrink;
-      m = bm;
-    }
-    if (!(m > minus_inf)) continue;  // all −inf so far (or NaN only): nothing to add yet
-    const typename V::vec vmax = V::splat(m);
-    typename V::vec a1 = V::splat(T(0)), a2 = V::splat(T(0));
-    for (std::int64_t i = 0; i < full; i += w) {
-      RPO_DETAIL_PREFETCH(p + block + i);
-      const typename V::vec e = V::exp_nonpositive(V::load(p + i) - vmax);
-      a1 += e;
-      a2 += e * e;
-    }
-    if (full < len) {
-      const typename V::vec e =
-          V::exp_nonpositive(V::load_partial(p + full, static_cast<int>(len - full), minus_inf) - vmax);
-      a1 += e;
-      a2 += e * e;
-    }
-    s1 += V::reduce_sum(a1);
-    s2 += V::reduce_sum(a2);
-  }
-  const double top = static_cast<double>(x[y]) - static_cast<double>(m), log_s1 = std::log(s1);
-  return {top - log_s1, top + log_s1 - std::log(s2)};
+  const row_sums<T> r = row_exp_sums<T, true>(x, n);  // the fused pass's streamed row sums, with Σ e^{2(x−m)}
+  const double top = static_cast<double>(x[y]) - static_cast<double>(r.max), log_s1 = std::log(r.sum);
+  return {top - log_s1, top + log_s1 - std::log(r.sum_squares)};
 }
 
 }  // namespace detail
