@@ -15,17 +15,14 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <span>
-#include <stdexcept>
 #include <string>
-#include <string_view>
-#include <type_traits>
 #include <utility>
 
 #include "rpo/batch.hpp"
 #include "rpo/concepts.hpp"
 #include "rpo/config.hpp"
 #include "rpo/spec.hpp"
+#include "arrays.hpp"
 #include "result.hpp"
 
 #ifndef RPO_VERSION_STRING
@@ -44,125 +41,19 @@ constexpr const char* who = "rpo.Loss.value_and_grad";
 
 using rpo_python::result;  // shared with batchwise.cpp (result.hpp)
 
-std::string shape_of(const py::array& a) {
-  std::string out = "(";
-  for (py::ssize_t d = 0; d < a.ndim(); ++d) out += (d == 0 ? "" : ", ") + std::to_string(a.shape(d));
-  return out + (a.ndim() == 1 ? ",)" : ")");
-}
-
-/// A 1-D input as the library reads it: C-contiguous, of T (numpy converts any real dtype).
-template <class T> using input_array = py::array_t<T, py::array::c_style | py::array::forcecast>;
-
-/// `value` as a 1-D C-contiguous array of T (a copy when it has another dtype or is not contiguous, a view
-/// otherwise), or an empty array for None. Raises ValueError naming `name` for what cannot be converted, holds no
-/// real numbers (integers for offsets), or is not 1-D.
-template <class T> input_array<T> one_dimensional(const py::handle& value, const char* name) {
-  if (value.is_none()) return input_array<T>(0);
-  // np.asarray first, so that the checks see the dtype and shape the caller gave.
-  const py::array any = py::array::ensure(value);
-  if (!any) {
-    std::string why;
-    try {  // numpy's own reason (a ragged list, say); ensure() clears it
-      py::module_::import("numpy").attr("asarray")(value);
-    } catch (py::error_already_set& e) {
-      why = ": " + std::string(py::str(e.value()));
-    }
-    throw py::value_error(std::string(who) + ": " + name + " must be array-like (a 1-D numpy array, a list)" + why);
-  }
-  if (any.ndim() != 1)
-    throw py::value_error(std::string(who) + ": " + name + " must be 1-D, but has shape " + shape_of(any));
-  const char kind = any.dtype().kind();
-  if constexpr (std::is_same_v<T, std::int64_t>) {
-    if (any.size() != 0 && kind != 'i' && kind != 'u')
-      throw py::value_error(std::string(who) + ": " + name + " must hold integers, but has dtype " +
-                            std::string(py::str(any.dtype())));
-  } else {
-    if (kind != 'f' && kind != 'i' && kind != 'u')
-      throw py::value_error(std::string(who) + ": " + name + " must hold real numbers, but has dtype " +
-                            std::string(py::str(any.dtype())));
-  }
-  auto out = input_array<T>::ensure(any);
-  if (!out)
-    throw py::value_error(std::string(who) + ": " + name + " cannot be converted to " +
-                          std::string(py::str(py::dtype::of<T>())));
-  return out;
-}
-
-template <class T> std::span<const T> in_span(const input_array<T>& a) {
-  return {a.data(), static_cast<std::size_t>(a.size())};
-}
-
-template <class T> py::array_t<T> zeros(std::int64_t n) {
-  py::array_t<T> a(static_cast<py::ssize_t>(n));
-  std::fill(a.mutable_data(), a.mutable_data() + a.size(), T(0));
-  return a;
-}
-
-template <class T> std::span<T> out_span(py::array_t<T>& a) {
-  return {a.mutable_data(), static_cast<std::size_t>(a.size())};
-}
-
-rpo::reduction reduction_of(const std::string& how, const py::object& count) {
-  if (how == "mean" || how == "sum") {
-    if (!count.is_none())
-      throw py::value_error(std::string(who) + ": count is used only with reduction=\"sum_over\", not with reduction=\"" +
-                            how + "\"");
-    return how == "mean" ? rpo::reduction::mean() : rpo::reduction::sum();
-  }
-  if (how == "sum_over") {
-    if (count.is_none())
-      throw py::value_error(std::string(who) +
-                            ": reduction=\"sum_over\" needs count=..., the number of groups of the whole global batch");
-    double c = 0;
-    try {
-      c = count.cast<double>();
-    } catch (const py::cast_error&) {
-      throw py::value_error(std::string(who) + ": count must be a number, but got " + std::string(py::repr(count)));
-    }
-    if (!(rpo::is_finite(c) && c > 0))
-      throw py::value_error(std::string(who) + ": count must be finite and > 0, but got count = " +
-                            std::string(py::repr(count)));
-    return rpo::reduction::sum_over(c);
-  }
-  throw py::value_error(std::string(who) + ": reduction must be \"mean\", \"sum\" or \"sum_over\", but got \"" + how +
-                        "\"");
-}
-
 template <class T>
 result evaluate(const rpo::any_loss& loss, const py::handle& logp_in, const py::handle& ref_logp_in,
                 const py::handle& length_in, const py::handle& reward_in, const py::handle& offsets_in,
                 rpo::reduction how) {
-  // The arrays are owned here for the whole call: the spans below view them while the GIL is released.
-  const auto logp = one_dimensional<T>(logp_in, "logp");
-  const auto ref_logp = one_dimensional<T>(ref_logp_in, "ref_logp");
-  const auto length = one_dimensional<T>(length_in, "length");
-  const auto reward = one_dimensional<T>(reward_in, "reward");
-  const auto offsets = one_dimensional<std::int64_t>(offsets_in, "offsets");
-  // In C++ an empty span means "no offsets"; here None does, and an empty array is an error (G + 1 >= 1 entries).
-  if (!offsets_in.is_none() && offsets.size() == 0)
-    throw py::value_error(std::string(who) + ": offsets must have G + 1 >= 1 entries (0, ..., N), but got none; "
-                          "pass offsets=None for consecutive groups");
-  const rpo::batch_input<T> in{in_span(logp), in_span(ref_logp), in_span(length), in_span(reward), in_span(offsets)};
-
+  // The arrays are owned by `b` for the whole call: its spans view them while the GIL is released.
+  const rpo_python::batch<T> b(who, logp_in, ref_logp_in, length_in, reward_in, offsets_in, "groups");
   // group_count is 0 or a wrong size only where evaluate rejects the shape before it looks at the outputs.
-  const std::int64_t n = static_cast<std::int64_t>(logp.size());
-  auto group_loss = zeros<T>(std::max<std::int64_t>(loss.group_count(in), 0));
-  auto grad_logp = zeros<T>(n), grad_ref_logp = zeros<T>(n);
-  const rpo::batch_output<T> out{out_span(group_loss), out_span(grad_logp), out_span(grad_ref_logp)};
-
+  auto group_loss = rpo_python::zeros<T>({std::max<std::int64_t>(loss.group_count(b.in), 0)});
+  auto grad_logp = rpo_python::zeros<T>({b.size()}), grad_ref_logp = rpo_python::zeros<T>({b.size()});
+  const rpo::batch_output<T> out{rpo_python::out_span(group_loss), rpo_python::out_span(grad_logp),
+                                 rpo_python::out_span(grad_ref_logp)};
   T value{};
-  std::string error;
-  {
-    py::gil_scoped_release released;
-    try {
-      value = loss.evaluate(in, out, how);
-    } catch (const std::invalid_argument& e) {  // rpo::spec_error is one
-      error = e.what();
-    } catch (const std::domain_error& e) {
-      error = e.what();
-    }
-  }
-  if (!error.empty()) throw py::value_error(error);
+  rpo_python::library([&] { value = loss.evaluate(b.in, out, how); });
   return {static_cast<double>(value), std::move(group_loss), std::move(grad_logp), std::move(grad_ref_logp)};
 }
 
@@ -227,7 +118,7 @@ Raises ValueError, with the valid choices, for a spec that does not parse.)doc")
              const py::object& reward, const py::object& offsets, const std::string& reduction,
              const py::object& count) {
             if (logp.is_none()) throw py::value_error(std::string(who) + ": logp must be given");
-            const rpo::reduction how = reduction_of(reduction, count);
+            const rpo::reduction how = rpo_python::reduction_of(who, reduction, count, "groups");
             // np.asarray(logp) once: its dtype picks the precision (a list of Python floats is float64).
             const py::array as_array = py::array::ensure(logp);
             const py::handle values = as_array ? py::handle(as_array) : py::handle(logp);
