@@ -9,32 +9,19 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <random>
 #include <vector>
 
-#if defined(_OPENMP)
-#  include <omp.h>
-#endif
-
-#include "huge_pages.hpp"
+#include "memory.hpp"
 #include "rpo/presets.hpp"
 #include "rpo/token.hpp"
 
 namespace {
 
-int thread_count() {
-#if defined(_OPENMP)
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
-
-/// A buffer of n values on huge pages (bench/huge_pages.hpp), touched (so its pages exist) with reproducible normal
+/// A buffer of n values on huge pages (bench/memory.hpp), touched (so its pages exist) with reproducible normal
 /// logits.
 template <class T> auto random_logits(std::size_t n) {
   auto p = bench::huge_array<T>(n);
@@ -47,36 +34,13 @@ template <class T> auto random_logits(std::size_t n) {
   return p;
 }
 
-/// memcpy split across the threads, as the fused pass splits its rows.
-void parallel_copy(char* dst, const char* src, std::size_t bytes) {
-  const auto threads = static_cast<std::int64_t>(thread_count());
-  const std::size_t chunk = (bytes / static_cast<std::size_t>(threads) + 63) / 64 * 64;
-#if defined(_OPENMP)
-#  pragma omp parallel for schedule(static)
-#endif
-  for (std::int64_t t = 0; t < threads; ++t) {
-    const std::size_t first = static_cast<std::size_t>(t) * chunk;
-    if (first < bytes) std::memcpy(dst + first, src + first, std::min(chunk, bytes - first));
-  }
-}
+using bench::copy_bytes;
+using bench::parallel_copy;
+using bench::thread_count;
 
-constexpr std::size_t copy_bytes = std::size_t{1} << 30;  // 1 GiB: far beyond the caches
-
-/// Bytes moved per second (read + write) by parallel_copy over copy_bytes, the best of 5, measured once.
+/// The copy bandwidth of bench::copy_bandwidth, measured once for the whole binary.
 double copy_bandwidth() {
-  static const double bandwidth = [] {
-    auto a = bench::huge_array<char>(copy_bytes), b = bench::huge_array<char>(copy_bytes);
-    std::memset(a.get(), 1, copy_bytes);
-    std::memset(b.get(), 2, copy_bytes);
-    double best = 1e30;
-    for (int i = 0; i < 5; ++i) {
-      const auto t0 = std::chrono::steady_clock::now();
-      parallel_copy(b.get(), a.get(), copy_bytes);
-      benchmark::ClobberMemory();
-      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
-    return 2.0 * static_cast<double>(copy_bytes) / best;
-  }();
+  static const double bandwidth = bench::copy_bandwidth();
   return bandwidth;
 }
 

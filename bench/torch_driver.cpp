@@ -27,11 +27,7 @@
 #include <string>
 #include <vector>
 
-#if defined(_OPENMP)
-#  include <omp.h>
-#endif
-
-#include "huge_pages.hpp"
+#include "memory.hpp"
 #include "rpo/presets.hpp"
 #include "rpo/spec.hpp"
 #include "rpo/token.hpp"
@@ -80,36 +76,8 @@ template <class F> double median_seconds(int reps, F&& call) {
   return t[t.size() / 2];
 }
 
-int threads() {
-#if defined(_OPENMP)
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
-
-/// Bytes moved per second (read + write) by a parallel memcpy of 1 GiB, the best of 5.
-double copy_bandwidth() {
-  const std::size_t bytes = std::size_t{1} << 30;
-  auto a = bench::huge_array<char>(bytes), b = bench::huge_array<char>(bytes);
-  std::memset(a.get(), 1, bytes);
-  std::memset(b.get(), 2, bytes);
-  const auto n = static_cast<std::int64_t>(threads());
-  const std::size_t chunk = bytes / static_cast<std::size_t>(n);
-  double best = 1e30;
-  for (int r = 0; r < 5; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-#if defined(_OPENMP)
-#  pragma omp parallel for schedule(static)
-#endif
-    for (std::int64_t t = 0; t < n; ++t)
-      std::memcpy(b.get() + static_cast<std::size_t>(t) * chunk, a.get() + static_cast<std::size_t>(t) * chunk, chunk);
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  volatile char sink = b[bytes / 2];
-  (void)sink;
-  return 2.0 * static_cast<double>(bytes) / best;
-}
+using bench::copy_bandwidth;
+int threads() { return bench::thread_count(); }
 
 int pairs(const std::string& preset, const std::string& dir, int reps) {
   const rpo::any_loss loss = rpo::parse_loss(preset);
@@ -139,7 +107,7 @@ template <class L> int fused(std::int64_t S, std::int64_t T, std::int64_t V, int
   std::vector<float> from_file, ref, reward;
   std::vector<std::int64_t> target;
   std::vector<std::uint8_t> mask;
-  // The timed logits live on huge pages, as numpy's and the copy floor's do (bench/huge_pages.hpp).
+  // The timed logits live on huge pages, as numpy's and the copy floor's do (bench/memory.hpp).
   auto timed = bench::huge_array<float>(dir.empty() ? n : 0);
   std::span<float> logits;
   if (!dir.empty()) {
