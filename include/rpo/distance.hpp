@@ -110,7 +110,8 @@ struct hinge {
 /// non-convex mix of the logistic and the exponential losses (LOSSES.md §1.12). Hard label only (b = +∞).
 /// ∂D/∂a = −(1 − m)σ(−a) − m·e^{−a} + (m(1 − m)/τ)·(e^{−a} − softplus(−a)). Stable form (LOSSES.md §6.4):
 /// m·e^{−a} = exp(log σ(a/τ) − a), never e^{−a} alone, so that a ≪ 0 gives finite values for τ < 1 (and +inf, the
-/// true value, only where exp(a(1/τ − 1)) itself overflows, which needs τ > 1).  @sa docs/distance.md#discopop
+/// true value, only where exp(a(1/τ − 1)) itself overflows, which needs τ > 1; the slope is then −inf, not NaN).
+/// @sa docs/distance.md#discopop
 struct discopop {
   double tau = 0.05;  ///< τ > 0, the temperature of the mix (the paper's and TRL's `discopop_tau`: 0.05)
   template <Scalar T> RPO_HD constexpr gap_grad<T> value_and_grad(T a, infinite_target_t) const noexcept {
@@ -121,7 +122,7 @@ struct discopop {
     const T sp = pa.softpluses().minus;
     const T e = exp(-pz.softpluses().minus - a);  // m·e^{−a} = exp(log σ(z) − a)
     const T value = m_bar * sp + e;
-    const T slope = -m_bar * pa.neg - e + (m_bar * e - m * m_bar * sp) / t;
+    const T slope = -m_bar * pa.neg + e * (m_bar / t - T(1)) - m * m_bar * sp / t;  // e·(m̄/τ − 1): −inf, not NaN, at e = +inf
     return {value, slope, T(0)};
   }
   /// τ must be finite and > 0.
