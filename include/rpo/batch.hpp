@@ -17,6 +17,7 @@
 
 #include "rpo/concepts.hpp"
 #include "rpo/config.hpp"
+#include "rpo/detail/pair_block.hpp"
 #include "rpo/errors.hpp"
 #include "rpo/loss.hpp"
 
@@ -242,22 +243,36 @@ T evaluate_batch(const C& composed, const loss_shape& shape, const batch_input<T
     if (grad.empty() || scale == 1) return;
     for (std::int64_t i = begin; i < end; ++i) {
       T& g = grad[static_cast<std::size_t>(i)];
-      g = static_cast<T>(static_cast<double>(g) * scale);
+      g = scaled(g, scale);
     }
   };
+  // A large batch's gradients go to memory with streaming stores (pair blocks only): their lines are not read first,
+  // and they would not stay in cache anyway. A small one's stay in cache for the caller.
+  [[maybe_unused]] const bool stream_gradients = in.logp.size() * sizeof(T) >= (std::size_t{1} << 22);
   const auto run_chunk = [&](std::int64_t chunk) {
     const std::int64_t begin = chunk * groups_per_chunk, end = std::min(groups, begin + groups_per_chunk);
-    double sum = 0;
-    for (std::int64_t g = begin; g < end; ++g) {
-      const group_ref<T> group = group_at(g);
-      const std::int64_t first = group.logp - in.logp.data();
-      const T value = composed.evaluate(group, at(out.grad_logp, first), at(out.grad_ref_logp, first));
-      if (!out.group_loss.empty()) out.group_loss[static_cast<std::size_t>(g)] = value;
-      sum += static_cast<double>(value);
+    if constexpr (evaluates_pair_blocks<C, T>) {
+      // Pairs with a vector form of their distance: a block at a time (rpo/detail/pair_block.hpp). Every group is a
+      // pair, so group g is responses 2g and 2g + 1 also when offsets are given.
+      const std::int64_t first = 2 * begin;
+      // The reduction's scale is applied as each gradient is written.
+      return evaluate_pair_block(composed, in.logp.data() + first, read(input::ref_logp, in.ref_logp, first),
+                                 read(input::length, in.length, first), read(input::reward, in.reward, first),
+                                 end - begin, at(out.grad_logp, first), at(out.grad_ref_logp, first),
+                                 at(out.group_loss, begin), scale, stream_gradients);
+    } else {
+      double sum = 0;
+      for (std::int64_t g = begin; g < end; ++g) {
+        const group_ref<T> group = group_at(g);
+        const std::int64_t first = group.logp - in.logp.data();
+        const T value = composed.evaluate(group, at(out.grad_logp, first), at(out.grad_ref_logp, first));
+        if (!out.group_loss.empty()) out.group_loss[static_cast<std::size_t>(g)] = value;
+        sum += static_cast<double>(value);
+      }
+      scale_range(out.grad_logp, first_of(begin), first_of(end));
+      scale_range(out.grad_ref_logp, first_of(begin), first_of(end));
+      return sum;
     }
-    scale_range(out.grad_logp, first_of(begin), first_of(end));
-    scale_range(out.grad_ref_logp, first_of(begin), first_of(end));
-    return sum;
   };
   const std::int64_t chunks = (groups + groups_per_chunk - 1) / groups_per_chunk;
   double total = 0;

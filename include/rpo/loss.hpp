@@ -218,6 +218,10 @@ template <class C> constexpr bool reward_is_probability() noexcept {
   }
 }
 template <LossLike L> constexpr loss_shape shape_of() noexcept;
+/// r_π(y_i) and its partials ∂r_π/∂logp_i, ∂r_π/∂ref_logp_i for response i of `group`: rpo::loss's reading of a
+/// response, shared with the pair blocks of the batch layer (rpo/detail/pair_block.hpp).
+template <RewardModel R, Scalar T>
+RPO_HD constexpr reward_grad<T> reward_at(const R& reward, const group_ref<T>& group, std::int64_t i) noexcept;
 /// Checks the loss's parameters under the policy; false (after raising) when one is invalid.
 template <LossLike L, ErrorPolicy P> bool check_loss_parameters(const L& l, const P& policy);
 /// Checks the values of every field the loss reads in `group` (one group, or a whole batch seen as one run of
@@ -250,16 +254,20 @@ constexpr parameter_error loss<D, R, Tg, S>::check() const noexcept {
   return sampling.check();
 }
 
+/// r_π(y_i) and its partials for response i of `group`. Fields the reward model does not read are passed as neutral
+/// values (ref 0, length 1) and ignored by it.
+template <RewardModel R, Scalar T>
+RPO_HD constexpr reward_grad<T> detail::reward_at(const R& reward, const group_ref<T>& group, std::int64_t i) noexcept {
+  const T ref = contains(R::inputs, input::ref_logp) ? group.ref_logp[i] : T(0);
+  const T length = contains(R::inputs, input::length) ? group.length[i] : T(1);
+  return reward.value_and_grad(group.logp[i], ref, length);
+}
+
 template <Distance D, RewardModel R, Target Tg, Sampling S>
 template <Scalar T>
 RPO_HD constexpr T loss<D, R, Tg, S>::evaluate(const group_ref<T>& group, std::type_identity_t<T>* grad_logp,
                                                 std::type_identity_t<T>* grad_ref_logp) const noexcept {
-  // Fields the reward model does not read are passed as neutral values (ref 0, length 1) and ignored by it.
-  const auto reward_of = [&](std::int64_t i) {
-    const T ref = contains(R::inputs, input::ref_logp) ? group.ref_logp[i] : T(0);
-    const T length = contains(R::inputs, input::length) ? group.length[i] : T(1);
-    return reward.value_and_grad(group.logp[i], ref, length);
-  };
+  const auto reward_of = [&](std::int64_t i) { return detail::reward_at(reward, group, i); };
   // (E8): the scheme gives ∂loss/∂r_π(y_i) once per response; multiply by the reward model's partials.
   const auto chain = [&](std::int64_t i, T d_score, const reward_grad<T>& r) {
     if (grad_logp != nullptr) grad_logp[i] = d_score * r.d_logp;

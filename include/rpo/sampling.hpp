@@ -58,13 +58,19 @@ template <> inline constexpr listwise_form listwise_form_of<distance::logistic> 
 
 namespace detail {
 
+/// a − γ for one contrast (first, second): the gap a shifted by the target's γ (0 unless it is a margin or reads one
+/// from the rewards, as target::log_reward_offset).
+template <class Tg, Scalar T> RPO_HD constexpr T shifted_gap(const Tg& target, T a, T r_first, T r_second) noexcept {
+  if constexpr (ShiftedTarget<Tg>) a -= T(target.shift());
+  if constexpr (requires { target.shift(r_first, r_second); }) a -= target.shift(r_first, r_second);
+  return a;
+}
+
 /// D(a − γ‖b) for one contrast (first, second), with b from the target and γ the target's shift (0 unless it
 /// is a margin); returns D and ∂D/∂a.
 template <class D, class Tg, Scalar T>
 RPO_HD constexpr gap_grad<T> contrast(const D& distance, const Tg& target, T a, T r_first, T r_second) noexcept {
-  if constexpr (ShiftedTarget<Tg>) a -= T(target.shift());
-  if constexpr (requires { target.shift(r_first, r_second); }) a -= target.shift(r_first, r_second);
-  return distance.value_and_grad(a, target.gap(r_first, r_second));
+  return distance.value_and_grad(shifted_gap(target, a, r_first, r_second), target.gap(r_first, r_second));
 }
 
 /// True when the pairs of a group are oriented by explicit reward, the higher-reward response first: with a label

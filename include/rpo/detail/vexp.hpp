@@ -1,7 +1,8 @@
-// rpo/detail/vexp.hpp — a vectorised exponential for the token kernels of rpo/token.hpp (internal).
+// rpo/detail/vexp.hpp — a vectorised exponential (and log1p on [0, 1]) for the token kernels of rpo/token.hpp and the
+// pair kernels of rpo/detail/pair_block.hpp (internal).
 //
 // Internal names: rpo::detail::simd<T> (a native-width vector of float or double: load, store, streaming store,
-// splat, select, max, horizontal sum) and rpo::detail::simd<T>::exp.
+// splat, select, max, horizontal sum) and rpo::detail::simd<T>::exp, exp_gradual, log1p_unit.
 // Why our own: the fused log-softmax pass evaluates two exponentials per logit, and on a CPU with AVX-512 or AVX2
 // that, not memory, is what limits it; std::exp is scalar and Eigen's generic .exp() reaches about half of the
 // bandwidth floor. The core needs nothing but the standard library (DESIGN.md), so this uses GCC/Clang vector
@@ -102,6 +103,14 @@ template <class T> struct simd {
     store(p, v);
 #endif
   }
+  /// Copies n values from src to dst with stream() stores from the first vector-aligned address of dst on (plain
+  /// stores before it and for the tail). stream_fence() must follow, as for stream().
+  static void stream_copy(T* dst, const T* src, std::int64_t n) noexcept {
+    std::int64_t i = 0;
+    while (i < n && reinterpret_cast<std::uintptr_t>(dst + i) % simd_bytes != 0) dst[i] = src[i], ++i;
+    for (; i + lanes <= n; i += lanes) stream(dst + i, load(src + i));
+    for (; i < n; ++i) dst[i] = src[i];
+  }
   /// Orders the stream() stores of this thread before its later loads and stores.
   static void stream_fence() noexcept {
 #if RPO_DETAIL_STREAMING_STORES
@@ -140,6 +149,39 @@ template <class T> struct simd {
   /// every argument is x − max or x − logsumexp.
   static vec exp_nonpositive(vec x) noexcept { return exp_core<false>(x); }
 
+  /// e^x lane by lane over the whole range, subnormal results included: 2^n is applied as two normal factors, so
+  /// that a result below the smallest normal is rounded once, as the C library does. What the pair kernels need
+  /// (rpo/detail/pair_block.hpp), whose arguments −|a| reach −745. x > hi gives +inf, x below the smallest
+  /// subnormal's logarithm (−745.14 double, −103.98 float) and −inf give 0, NaN gives NaN.
+  static vec exp_gradual(vec x) noexcept {
+    constexpr T lowest = sizeof(T) == 4 ? T(-103.98f) : T(-745.2);  // e^lowest rounds to 0
+    vec xc = x < splat(lowest) ? splat(lowest) : x;
+    xc = xc > splat(bits::hi) ? splat(bits::hi) : xc;
+    const vec shifter = splat(bits::shifter);
+    const vec t = xc * splat(static_cast<T>(1.44269504088896340736)) + shifter;
+    const vec n = t - shifter;
+    const vec r = (xc - n * splat(bits::ln2_hi)) - n * splat(bits::ln2_lo);
+    const ivec k = std::bit_cast<ivec>(t) - std::bit_cast<ivec>(shifter);
+    const ivec half = k >> 1;  // k = half + (k − half), both within the normal exponents for k ≥ −1076
+    const vec y = (exp_polynomial(r) * std::bit_cast<vec>((half + bits::bias) << bits::mantissa)) *
+                  std::bit_cast<vec>((k - half + bits::bias) << bits::mantissa);
+    return x < splat(lowest) ? splat(T(0)) : (x > splat(bits::hi) ? splat(std::numeric_limits<T>::infinity()) : y);
+  }
+
+  /// log(1 + e) lane by lane for e in [0, 1] (the e = e^{−|x|} of softplus(x) = max(x, 0) + log(1 + e^{−|x|})):
+  /// 2·atanh(s) with s = e/(2 + e) ∈ [0, 1/3], the odd series 2s·Σ_k s^{2k}/(2k + 1) to s^{33} (double; s^{15}
+  /// float), whose truncation is below 2e-18 (double) and 2e-9 (float) relative: a few ulp, no cancellation (every
+  /// term is ≥ 0). tests/unit/pair_block.test.cpp checks it against std::log1p on a dense grid.
+  static vec log1p_unit(vec e) noexcept {
+    // 2s = 2e/(2 + e) in one division, so that a subnormal e keeps its bits (log1p(e) = e there).
+    const vec s2 = (e + e) / (splat(T(2)) + e);
+    const vec z = (s2 * s2) * splat(T(0.25));
+    constexpr int terms = sizeof(T) == 4 ? 8 : 17;  // k = 0 .. terms − 1
+    vec q = splat(T(1) / T(2 * terms - 1));
+    for (int k = terms - 2; k >= 1; --k) q = q * z + splat(T(1) / T(2 * k + 1));
+    return s2 + s2 * (z * q);
+  }
+
   /// exp without the overflow select; x is clamped to hi only when `clamp_hi` (x > hi then gives e^hi).
   template <bool clamp_hi> static vec exp_core(vec x) noexcept {
     const vec lo = splat(bits::lo);
@@ -150,6 +192,15 @@ template <class T> struct simd {
     const vec t = xc * splat(static_cast<T>(1.44269504088896340736)) + shifter;  // n in t's low mantissa bits
     const vec n = t - shifter;
     const vec r = (xc - n * splat(bits::ln2_hi)) - n * splat(bits::ln2_lo);
+    const vec p = exp_polynomial(r);
+    const ivec k = std::bit_cast<ivec>(t) - std::bit_cast<ivec>(shifter);  // n as an integer
+    const vec scale = std::bit_cast<vec>((k + bits::bias) << bits::mantissa);
+    const vec y = p * scale;
+    return x < lo ? splat(T(0)) : y;
+  }
+
+  /// e^r for |r| ≤ ln2/2 (see the header comment).
+  static vec exp_polynomial(vec r) noexcept {
     vec p;
     if constexpr (sizeof(T) == 4) {
       // 1 + r + c2·r² + ... + c6·r⁶, fitted for the least maximum relative error on |r| ≤ ln2/2 (Lawson's
@@ -177,10 +228,7 @@ template <class T> struct simd {
       p = p * r + splat(0.5);
       p = p * (r * r) + r + splat(1.0);
     }
-    const ivec k = std::bit_cast<ivec>(t) - std::bit_cast<ivec>(shifter);  // n as an integer
-    const vec scale = std::bit_cast<vec>((k + bits::bias) << bits::mantissa);
-    const vec y = p * scale;
-    return x < lo ? splat(T(0)) : y;
+    return p;
   }
 };
 
@@ -196,6 +244,9 @@ template <class T> struct simd {
   static constexpr bool streams = false;
   static void stream(T* p, vec v) noexcept { *p = v; }
   static void stream_fence() noexcept {}
+  static void stream_copy(T* dst, const T* src, std::int64_t n) noexcept {
+    for (std::int64_t i = 0; i < n; ++i) dst[i] = src[i];
+  }
   static vec load_partial(const T* p, int n, T fill) noexcept { return n > 0 ? *p : fill; }
   static void store_partial(T* p, vec v, int n) noexcept {
     if (n > 0) *p = v;
@@ -205,6 +256,8 @@ template <class T> struct simd {
   static double reduce_sum(vec v) noexcept { return static_cast<double>(v); }
   static vec exp(vec x) noexcept { return std::exp(x); }
   static vec exp_nonpositive(vec x) noexcept { return std::exp(x); }
+  static vec exp_gradual(vec x) noexcept { return std::exp(x); }
+  static vec log1p_unit(vec e) noexcept { return std::log1p(e); }
 };
 
 #endif

@@ -1,0 +1,241 @@
+// rpo/detail/pair_block.hpp — pairs evaluated a block at a time, their distance on whole vectors (internal).
+//
+// Internal names: rpo::detail::evaluates_pair_blocks, rpo::detail::evaluate_pair_block, rpo::detail::hard_label_block,
+//                 rpo::detail::block_sum, rpo::detail::logistic_lanes, rpo::detail::hard_label_lanes,
+//                 rpo::detail::pair_block_size.
+// Why: on a million pairs rpo::evaluate spent most of its time in the C library's scalar exp and log1p, called one
+// pair after the other. For an rpo::loss of sampling::pair with a hard label (b = +∞) and a distance whose limit
+// there has a vector form below (logistic and bernoulli_bwd_kl: softplus(−a); focal; discopop), the batch layer
+// takes the rewards and gaps of a block of pairs, evaluates the distance on whole vectors (rpo::detail::simd:
+// exp_gradual, log1p_unit) and applies the chain rule (E8). The formulas and their stable forms are those of
+// distance.hpp, lane by lane; the values differ from the one-pair kernels by a few ulp (a different exp and log1p),
+// and do not depend on where a pair sits in the batch (the last vector is padded, not evaluated another way) nor on
+// the number of threads. Every other composition keeps the one-group loop.  @sa docs/batch.md#pair_blocks
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+
+#include "rpo/concepts.hpp"
+#include "rpo/detail/vexp.hpp"
+#include "rpo/distance.hpp"
+#include "rpo/extension.hpp"
+#include "rpo/loss.hpp"
+#include "rpo/sampling.hpp"
+
+namespace rpo::detail {
+
+/// The distances whose hard-label limit D(a‖+∞) has a vector form in hard_label_lanes.
+template <class D>
+inline constexpr bool has_hard_label_lanes =
+    std::is_same_v<D, distance::logistic> || std::is_same_v<D, distance::bernoulli_bwd_kl> ||
+    std::is_same_v<D, distance::focal> || std::is_same_v<D, distance::discopop>;
+
+/// True for the compositions the batch layer evaluates a block of pairs at a time on T: an rpo::loss of
+/// sampling::pair with a hard-label target and a distance in has_hard_label_lanes, on float or double.
+template <class C, class T> inline constexpr bool evaluates_pair_blocks = false;
+template <class D, class R, class Tg, class T>
+inline constexpr bool evaluates_pair_blocks<loss<D, R, Tg, sampling::pair>, T> =
+    (std::is_same_v<T, float> || std::is_same_v<T, double>) && InfiniteTarget<Tg> && has_hard_label_lanes<D>;
+/// A weighted sum whose first term does (CPO, IRPO, ORPO, MPO: a preference loss + NLL terms).
+template <class A, class B, class T>
+inline constexpr bool evaluates_pair_blocks<rpo::sum<A, B>, T> = evaluates_pair_blocks<A, T>;
+
+/// math.hpp's logistic_of on each lane of x: e = e^{−|x|}, σ(x), σ(−x) and softplus(−x) = max(−x, 0) + log1p(e), with
+/// the same selections by sign.
+template <class T> struct logistic_lanes {
+  using V = simd<T>;
+  using vec = typename V::vec;
+  vec e;               ///< e^{−|x|} ∈ [0, 1]
+  vec pos;             ///< σ(x)
+  vec neg;             ///< σ(−x)
+  vec softplus_minus;  ///< softplus(−x)
+
+  explicit logistic_lanes(vec x) noexcept {
+    const vec zero = V::splat(T(0)), one = V::splat(T(1));
+    const auto positive = x >= zero;
+    e = V::exp_gradual(positive ? -x : x);
+    const vec big = one / (one + e), small = e / (one + e);
+    pos = positive ? big : small;
+    neg = positive ? small : big;
+    softplus_minus = (positive ? zero : -x) + V::log1p_unit(e);
+  }
+};
+
+/// D(a‖+∞) and ∂D/∂a on each lane of a, for a distance in has_hard_label_lanes: distance.hpp's formulas.
+template <class D, class T>
+void hard_label_lanes(const D& distance, typename simd<T>::vec a, typename simd<T>::vec& value,
+                      typename simd<T>::vec& slope) noexcept {
+  using V = simd<T>;
+  using vec = typename V::vec;
+  const logistic_lanes<T> pa(a);
+  if constexpr (std::is_same_v<D, rpo::distance::logistic> || std::is_same_v<D, rpo::distance::bernoulli_bwd_kl>) {
+    // softplus(−a), −σ(−a): the DPO loss (RPO.md §2.2, §10.3).
+    value = pa.softplus_minus;
+    slope = -pa.neg;
+  } else if constexpr (std::is_same_v<D, rpo::distance::focal>) {
+    // P^γ·softplus(−a) with P^γ = exp(−γ·softplus(−a)) (LOSSES.md §4.5).
+    const vec gamma = V::splat(T(distance.gamma)), sp = pa.softplus_minus;
+    const vec weight = V::exp_gradual(-gamma * sp);
+    value = weight * sp;
+    slope = weight * pa.neg * (gamma * sp - V::splat(T(1)));
+  } else {
+    static_assert(std::is_same_v<D, rpo::distance::discopop>, "hard_label_lanes: no vector form for this distance");
+    // (1 − m)·softplus(−a) + m·e^{−a}, m = σ(a/τ), m·e^{−a} = exp(log σ(a/τ) − a) (LOSSES.md §1.12, §6.4).
+    const vec t = V::splat(T(distance.tau));
+    const logistic_lanes<T> pz(a / t);
+    const vec m = pz.pos, m_bar = pz.neg, sp = pa.softplus_minus;
+    const vec e = V::exp_gradual(-pz.softplus_minus - a);
+    value = m_bar * sp + e;
+    slope = -m_bar * pa.neg + e * (m_bar / t - V::splat(T(1))) - m * m_bar * sp / t;
+  }
+}
+
+/// The pairs a block holds: a multiple of every vector width, and a few KiB of stack per array.
+inline constexpr int pair_block_size = 256;
+
+/// D(gap[i]‖+∞) into value[i] and ∂D/∂a into slope[i] for i < n ≤ pair_block_size, a vector at a time; the arrays
+/// hold pair_block_size entries, and gap's entries from n to the end of the last vector are set to 0 (padding, whose
+/// results are not read). What rpo::evaluate_gamma_po shares with the pair blocks (distance::logistic).
+/// Another scalar (a dual number, from rpo::evaluate_gamma_po's tests) takes the distance's scalar kernel.
+template <class D, class T> void hard_label_block(const D& distance, T* gap, int n, T* value, T* slope) noexcept {
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+    using V = simd<T>;
+    static_assert(pair_block_size % V::lanes == 0);
+    const int padded = (n + V::lanes - 1) / V::lanes * V::lanes;
+    std::fill(gap + n, gap + padded, T(0));
+    for (int i = 0; i < padded; i += V::lanes) {
+      typename V::vec v, s;
+      hard_label_lanes<D, T>(distance, V::load(gap + i), v, s);
+      V::store(value + i, v);
+      V::store(slope + i, s);
+    }
+  } else {
+    for (int i = 0; i < n; ++i) {
+      const gap_grad<T> d = distance.value_and_grad(gap[i], infinite_target);
+      value[i] = d.value;
+      slope[i] = d.d_a;
+    }
+  }
+}
+
+/// Σ_i v[i] over i < n in double, in four interleaved partial sums (i mod 4) added as (s0 + s1) + (s2 + s3): a fixed
+/// order, so the same bits on every call, without one long chain of dependent additions.
+template <class T> double block_sum(const T* v, int n) noexcept {
+  double s[4] = {0, 0, 0, 0};
+  int i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int k = 0; k < 4; ++k) s[k] += static_cast<double>(v[i + k]);
+  for (int k = 0; i < n; ++i, ++k) s[k] += static_cast<double>(v[i]);
+  return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+/// The gradient g scaled by a reduction's factor, as the batch layer scales: rounded to T from the product in double.
+template <class T> T scaled(T g, double scale) noexcept {
+  return scale == 1 ? g : static_cast<T>(static_cast<double>(g) * scale);
+}
+
+/// Copies a block's n gradients from `from` (in L1) to `to`, unless `to` is null: with streaming stores when `stream`
+/// (simd::stream_copy; simd::stream_fence must follow), with plain ones otherwise.
+template <class T> void put_block(T* to, const T* from, std::int64_t n, bool stream) noexcept {
+  if (to == nullptr) return;
+  if (stream)
+    simd<T>::stream_copy(to, from, n);
+  else
+    std::copy(from, from + n, to);
+}
+
+/// The pairs [0, count) of the arrays (pair i: responses 2i chosen and 2i + 1 rejected; `ref_logp`, `length`, `reward`
+/// null when the loss does not read them): writes each pair's loss into group_loss[i] and its gradients, times the
+/// reduction's `scale`, into grad_logp and grad_ref_logp (each where not null), and returns the sum of the losses in
+/// double, a block at a time (block_sum): what the batch layer's loop over groups gives for evaluates_pair_blocks.
+template <class D, class R, class Tg, class T>
+double evaluate_pair_block(const loss<D, R, Tg, sampling::pair>& l, const T* logp, const T* ref_logp,
+                           const T* length, const T* reward, std::int64_t count, T* grad_logp, T* grad_ref_logp,
+                           T* group_loss, double scale = 1, bool stream = false) noexcept {
+  constexpr int block = pair_block_size;
+  alignas(64) T gap[block];
+  alignas(64) T value[block];
+  alignas(64) T slope[block];
+  // ∂r_π/∂logp and ∂r_π/∂ref_logp of the block's responses, the rejected one's negated: (E8) with sampling::pair's
+  // ∂loss/∂r_π(y₀) = ∂D/∂a = −∂loss/∂r_π(y₁) is then slope[i]·partial[j] for response j of pair i = j/2.
+  alignas(64) T d_logp[2 * block];
+  alignas(64) T d_ref_logp[2 * block];
+  alignas(64) T grad[2 * block];
+  double sum = 0;
+  for (std::int64_t start = 0; start < count; start += block) {
+    const int n = static_cast<int>(std::min<std::int64_t>(block, count - start));
+    const std::int64_t first = 2 * start;
+    const auto at = [&](const T* p) { return p == nullptr ? nullptr : p + first; };
+    const group_ref<T> run{logp + first, at(ref_logp), at(length), at(reward), 2 * static_cast<std::int64_t>(n)};
+    for (int i = 0; i < n; ++i) {
+      const reward_grad<T> chosen = reward_at(l.reward, run, 2 * i), rejected = reward_at(l.reward, run, 2 * i + 1);
+      const T r0 = contains(Tg::inputs, input::reward) ? run.reward[2 * i] : T(0);
+      const T r1 = contains(Tg::inputs, input::reward) ? run.reward[2 * i + 1] : T(0);
+      gap[i] = sampling::detail::shifted_gap(l.target, chosen.value - rejected.value, r0, r1);
+      d_logp[2 * i] = chosen.d_logp;
+      d_logp[2 * i + 1] = -rejected.d_logp;
+      d_ref_logp[2 * i] = chosen.d_ref_logp;
+      d_ref_logp[2 * i + 1] = -rejected.d_ref_logp;
+    }
+    hard_label_block(l.distance, gap, n, value, slope);
+    // Into L1 first, then to the caller's buffer (put_block).
+    const auto write = [&](T* to, const T* partial) {
+      if (to == nullptr) return;
+      for (int j = 0; j < 2 * n; ++j) grad[j] = scaled(slope[j / 2] * partial[j], scale);
+      put_block(to + first, grad, 2 * n, stream);
+    };
+    write(grad_logp, d_logp);
+    write(grad_ref_logp, d_ref_logp);
+    if (group_loss != nullptr) std::copy(value, value + n, group_loss + start);
+    sum += block_sum(value, n);
+  }
+  if (stream) simd<T>::stream_fence();
+  return sum;
+}
+
+/// The same for rpo::sum<A, B> whose first term evaluates pair blocks: that term a block at a time, the second one pair
+/// at a time, combined as rpo::sum::evaluate combines them (w₁·v₁ + w₂·v₂, w₁·g₁ + w₂·g₂).
+template <class A, class B, class T>
+double evaluate_pair_block(const rpo::sum<A, B>& l, const T* logp, const T* ref_logp, const T* length,
+                           const T* reward, std::int64_t count, T* grad_logp, T* grad_ref_logp, T* group_loss,
+                           double scale = 1, bool stream = false) noexcept {
+  constexpr int block = pair_block_size;
+  alignas(64) T value[block];
+  alignas(64) T first_value[block];
+  alignas(64) T first_grad[2 * block];
+  alignas(64) T first_ref[2 * block];
+  alignas(64) T grad[2 * block];
+  alignas(64) T grad_ref[2 * block];
+  const T w1 = T(l.first_weight), w2 = T(l.second_weight);
+  double sum = 0;
+  for (std::int64_t start = 0; start < count; start += block) {
+    const int n = static_cast<int>(std::min<std::int64_t>(block, count - start));
+    const std::int64_t first = 2 * start;
+    const auto at = [&](const T* p) { return p == nullptr ? nullptr : p + first; };
+    evaluate_pair_block(l.first, logp + first, at(ref_logp), at(length), at(reward), n,
+                        grad_logp != nullptr ? first_grad : nullptr, grad_ref_logp != nullptr ? first_ref : nullptr,
+                        first_value);
+    for (int i = 0; i < n; ++i) {
+      const std::int64_t c = first + 2 * i;
+      const group_ref<T> pair{logp + c, ref_logp == nullptr ? nullptr : ref_logp + c,
+                              length == nullptr ? nullptr : length + c, reward == nullptr ? nullptr : reward + c, 2};
+      T g2[2] = {}, r2[2] = {};
+      const T v2 = l.second.evaluate(pair, grad_logp != nullptr ? g2 : nullptr, grad_ref_logp != nullptr ? r2 : nullptr);
+      value[i] = w1 * first_value[i] + w2 * v2;
+      for (int k = 0; k < 2; ++k) {
+        if (grad_logp != nullptr) grad[2 * i + k] = scaled(w1 * first_grad[2 * i + k] + w2 * g2[k], scale);
+        if (grad_ref_logp != nullptr) grad_ref[2 * i + k] = scaled(w1 * first_ref[2 * i + k] + w2 * r2[k], scale);
+      }
+    }
+    put_block(grad_logp == nullptr ? nullptr : grad_logp + first, grad, 2 * n, stream);
+    put_block(grad_ref_logp == nullptr ? nullptr : grad_ref_logp + first, grad_ref, 2 * n, stream);
+    if (group_loss != nullptr) std::copy(value, value + n, group_loss + start);
+    sum += block_sum(value, n);
+  }
+  if (stream) simd<T>::stream_fence();
+  return sum;
+}
+
+}  // namespace rpo::detail
