@@ -38,6 +38,16 @@ template <class C, class T> inline constexpr bool evaluates_pair_blocks = false;
 template <class D, class R, class Tg, class T>
 inline constexpr bool evaluates_pair_blocks<loss<D, R, Tg, sampling::pair>, T> =
     (std::is_same_v<T, float> || std::is_same_v<T, double>) && InfiniteTarget<Tg> && has_hard_label_lanes<D>;
+/// The kernels of rpo::extension::pairwise with a vector form in ratio_lanes.
+template <class K>
+inline constexpr bool has_ratio_lanes =
+    std::is_same_v<K, extension::robust> || std::is_same_v<K, extension::nca> || std::is_same_v<K, extension::bco> ||
+    std::is_same_v<K, extension::apo_zero> || std::is_same_v<K, extension::apo_down> ||
+    std::is_same_v<K, extension::dpop> || std::is_same_v<K, extension::dpo_shift>;
+/// The pairwise losses outside the template whose kernel has one (robust DPO, NCA, BCO, APO, DPOP, DPO-Shift).
+template <class K, class T>
+inline constexpr bool evaluates_pair_blocks<extension::pairwise<K>, T> =
+    (std::is_same_v<T, float> || std::is_same_v<T, double>) && has_ratio_lanes<K>;
 /// A weighted sum whose first term does (CPO, IRPO, ORPO, MPO: a preference loss + NLL terms).
 template <class A, class B, class T>
 inline constexpr bool evaluates_pair_blocks<rpo::sum<A, B>, T> = evaluates_pair_blocks<A, T>;
@@ -51,6 +61,7 @@ template <class T> struct logistic_lanes {
   vec pos;             ///< σ(x)
   vec neg;             ///< σ(−x)
   vec softplus_minus;  ///< softplus(−x)
+  vec softplus_plus;   ///< softplus(x)
 
   explicit logistic_lanes(vec x) noexcept {
     const vec zero = V::splat(T(0)), one = V::splat(T(1));
@@ -59,7 +70,9 @@ template <class T> struct logistic_lanes {
     const vec big = one / (one + e), small = e / (one + e);
     pos = positive ? big : small;
     neg = positive ? small : big;
-    softplus_minus = (positive ? zero : -x) + V::log1p_unit(e);
+    const vec l = V::log1p_unit(e);
+    softplus_minus = (positive ? zero : -x) + l;
+    softplus_plus = (positive ? x : zero) + l;
   }
 };
 
@@ -89,6 +102,61 @@ void hard_label_lanes(const D& distance, typename simd<T>::vec a, typename simd<
     const vec e = V::exp_gradual(-pz.softplus_minus - a);
     value = m_bar * sp + e;
     slope = -m_bar * pa.neg + e * (m_bar / t - V::splat(T(1))) - m * m_bar * sp / t;
+  }
+}
+
+/// The loss and its partials ∂L/∂ℓ_c, ∂L/∂ℓ_r on each lane of the log-ratios ℓ_c, ℓ_r, for a kernel in has_ratio_lanes:
+/// the formulas of rpo/extension.hpp, lane by lane (LOSSES.md §1.6–§1.8, §1.11, §4.3, §4.15).
+template <class K, class T>
+void ratio_lanes(const K& k, typename simd<T>::vec lc, typename simd<T>::vec lr, typename simd<T>::vec& value,
+                 typename simd<T>::vec& d_chosen, typename simd<T>::vec& d_rejected) noexcept {
+  using V = simd<T>;
+  using vec = typename V::vec;
+  const vec one = V::splat(T(1)), b = V::splat(T(k.beta));
+  if constexpr (std::is_same_v<K, extension::robust>) {
+    const T e = T(k.epsilon);
+    const vec scale = V::splat(T(1) / (T(1) - T(2) * e)), keep = V::splat(T(1) - e), flip = V::splat(e);
+    const logistic_lanes<T> p(b * (lc - lr));
+    value = (keep * p.softplus_minus - flip * p.softplus_plus) * scale;
+    d_chosen = -b * (keep * p.neg + flip * p.pos) * scale;
+    d_rejected = -d_chosen;
+  } else if constexpr (std::is_same_v<K, extension::nca>) {
+    const vec half = V::splat(T(0.5));
+    const logistic_lanes<T> pc(b * lc), pr(b * lr);
+    value = pc.softplus_minus + half * pc.softplus_plus + half * pr.softplus_plus;
+    d_chosen = b * (half * pc.pos - pc.neg);
+    d_rejected = half * b * pr.pos;
+  } else if constexpr (std::is_same_v<K, extension::bco>) {
+    const vec d = V::splat(T(k.delta));
+    const logistic_lanes<T> pc(b * lc - d), pr(b * lr - d);
+    value = pc.softplus_minus + pr.softplus_plus;
+    d_chosen = -b * pc.neg;
+    d_rejected = b * pr.pos;
+  } else if constexpr (std::is_same_v<K, extension::apo_zero>) {
+    const logistic_lanes<T> pc(b * lc), pr(b * lr);
+    value = pc.neg + pr.pos;
+    d_chosen = -b * pc.pos * pc.neg;
+    d_rejected = b * pr.pos * pr.neg;
+  } else if constexpr (std::is_same_v<K, extension::apo_down>) {
+    const logistic_lanes<T> pc(b * lc), pa(b * (lc - lr));
+    const vec slope_c = pc.pos * pc.neg, slope_a = pa.pos * pa.neg;
+    value = pc.pos + pa.neg;
+    d_chosen = b * (slope_c - slope_a);
+    d_rejected = b * slope_a;
+  } else if constexpr (std::is_same_v<K, extension::dpop>) {
+    const vec l = V::splat(T(k.lambda)), zero = V::splat(T(0));
+    const vec active = lc < zero ? one : zero;
+    const logistic_lanes<T> p(b * (lc - lr - l * active * (-lc)));
+    value = p.softplus_minus;
+    d_chosen = -b * p.neg * (one + l * active);
+    d_rejected = b * p.neg;
+  } else {
+    static_assert(std::is_same_v<K, extension::dpo_shift>, "ratio_lanes: no vector form for this kernel");
+    const vec l = V::splat(T(k.lambda));
+    const logistic_lanes<T> p(b * (lc - l * lr));
+    value = p.softplus_minus;
+    d_chosen = -b * p.neg;
+    d_rejected = l * b * p.neg;
   }
 }
 
@@ -192,6 +260,56 @@ double evaluate_pair_block(const loss<D, R, Tg, sampling::pair>& l, const T* log
     sum += block_sum(value, n);
   }
   if (stream) simd<T>::stream_fence();
+  return sum;
+}
+
+/// The same for rpo::extension::pairwise<K> with a kernel in has_ratio_lanes: ℓ = logp − ref_logp per response, the
+/// kernel on whole vectors, ∂L/∂logp = ∂L/∂ℓ and ∂L/∂ref_logp = −∂L/∂ℓ.
+template <class K, class T>
+double evaluate_pair_block(const extension::pairwise<K>& l, const T* logp, const T* ref_logp, const T* /*length*/,
+                           const T* /*reward*/, std::int64_t count, T* grad_logp, T* grad_ref_logp, T* group_loss,
+                           double scale = 1, bool stream = false) noexcept {
+  using V = simd<T>;
+  constexpr int block = pair_block_size;
+  alignas(64) T chosen[block];
+  alignas(64) T rejected[block];
+  alignas(64) T value[block];
+  alignas(64) T d_chosen[block];
+  alignas(64) T d_rejected[block];
+  alignas(64) T grad[2 * block];
+  double sum = 0;
+  for (std::int64_t start = 0; start < count; start += block) {
+    const int n = static_cast<int>(std::min<std::int64_t>(block, count - start));
+    const std::int64_t first = 2 * start;
+    for (int i = 0; i < n; ++i) {
+      const std::int64_t c = first + 2 * i;
+      chosen[i] = logp[c] - ref_logp[c];
+      rejected[i] = logp[c + 1] - ref_logp[c + 1];
+    }
+    const int padded = (n + V::lanes - 1) / V::lanes * V::lanes;
+    std::fill(chosen + n, chosen + padded, T(0));
+    std::fill(rejected + n, rejected + padded, T(0));
+    for (int i = 0; i < padded; i += V::lanes) {
+      typename V::vec v, dc, dr;
+      ratio_lanes<K, T>(l.kernel, V::load(chosen + i), V::load(rejected + i), v, dc, dr);
+      V::store(value + i, v);
+      V::store(d_chosen + i, dc);
+      V::store(d_rejected + i, dr);
+    }
+    const auto write = [&](T* to, T sign) {
+      if (to == nullptr) return;
+      for (int i = 0; i < n; ++i) {
+        grad[2 * i] = scaled(sign * d_chosen[i], scale);
+        grad[2 * i + 1] = scaled(sign * d_rejected[i], scale);
+      }
+      put_block(to + first, grad, 2 * n, stream);
+    };
+    write(grad_logp, T(1));
+    write(grad_ref_logp, T(-1));
+    if (group_loss != nullptr) std::copy(value, value + n, group_loss + start);
+    sum += block_sum(value, n);
+  }
+  if (stream) V::stream_fence();
   return sum;
 }
 
