@@ -259,9 +259,10 @@ struct parsed {
   std::vector<std::pair<std::string, std::string>> arguments;
 };
 
-inline parsed tokenize(std::string_view text) {
+/// `who` names the parser in messages (rpo::parse_loss, or rpo::parse_batch_loss of rpo/batch_spec.hpp).
+inline parsed tokenize(std::string_view text, std::string_view who = "rpo::parse_loss") {
   const auto error = [&](const std::string& what, std::size_t at) {
-    return spec_error("rpo::parse_loss: " + what + " at position " + std::to_string(at) + " in \"" +
+    return spec_error(std::string(who) + ": " + what + " at position " + std::to_string(at) + " in \"" +
                       std::string(text) + "\"");
   };
   std::size_t i = 0;
@@ -283,7 +284,22 @@ inline parsed tokenize(std::string_view text) {
     const std::size_t start = i;
     while (i < text.size() && (is_word(text[i]) || text[i] == '.' || text[i] == '+' || text[i] == '-')) ++i;
     if (i == start) throw error("expected a value", start);
-    return std::string(text.substr(start, i - start));
+    // A value may itself be a spec with arguments, `loss=dpo(beta=0.1)` (the batch methods of rpo/batch_spec.hpp that
+    // wrap a loss): its text runs to the matching ')'. A number followed by '(' is an error of its own parameter.
+    std::size_t end = i;
+    skip_spaces();
+    if (i < text.size() && text[i] == '(') {
+      int depth = 0;
+      for (; i < text.size(); ++i) {
+        if (text[i] == '(') ++depth;
+        if (text[i] == ')' && --depth == 0) break;
+      }
+      if (i == text.size()) throw error("expected ')' to close the value that starts", start);
+      end = ++i;
+    } else {
+      i = end;
+    }
+    return std::string(text.substr(start, end - start));
   };
 
   parsed out;
@@ -304,7 +320,7 @@ inline parsed tokenize(std::string_view text) {
         ++i;
         std::string v = value();
         for (const auto& [k, _] : out.arguments)
-          if (k == key) throw spec_error("rpo::parse_loss: parameter \"" + key + "\" is given twice in \"" +
+          if (k == key) throw spec_error(std::string(who) + ": parameter \"" + key + "\" is given twice in \"" +
                                          std::string(text) + "\"");
         out.arguments.emplace_back(std::move(key), std::move(v));
         skip_spaces();
@@ -328,7 +344,8 @@ inline parsed tokenize(std::string_view text) {
 /// The arguments of one spec, consumed by name; whatever is left at the end is an unknown parameter.
 class arguments {
  public:
-  arguments(std::string_view text, parsed p) : text_(text), parsed_(std::move(p)) {}
+  arguments(std::string_view text, parsed p, std::string_view who = "rpo::parse_loss")
+      : text_(text), who_(who), parsed_(std::move(p)) {}
 
   const std::string& loss() const noexcept { return parsed_.name; }
 
@@ -378,7 +395,7 @@ class arguments {
   }
 
   spec_error fail(const std::string& what) const {
-    return spec_error("rpo::parse_loss: " + what + " (in \"" + std::string(text_) + "\")");
+    return spec_error(std::string(who_) + ": " + what + " (in \"" + std::string(text_) + "\")");
   }
 
  private:
@@ -387,7 +404,7 @@ class arguments {
       if (t == k) return true;
     return false;
   }
-  std::string_view text_;
+  std::string_view text_, who_;
   parsed parsed_;
   std::vector<std::string> taken_;
 };
