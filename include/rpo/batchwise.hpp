@@ -21,9 +21,9 @@
 //     past gaps carried across steps (rpo::gamma_po_margins), then enter the loss as constants.
 // All are entry points beside rpo::evaluate with its conventions: spans in, the reduced loss out, gradients of the
 // reduced loss, the same reductions (rpo::reduction) and error policies, every check before anything is written,
-// float batches summed in double. None has a spec name, so rpo-eval and rpo.Loss (which evaluate one group at a time
-// through the registry) do not offer them; the Python module binds each as a function of its own
-// (python/src/batchwise.cpp).
+// float batches summed in double. None is a loss of one group, so rpo::parse_loss, `rpo-eval --loss` and rpo.Loss do
+// not offer them; each has a batch spec instead (rpo/batch_spec.hpp: `rpo-eval --batch`, rpo.evaluate_batch), and the
+// Python module binds each as a function of its own too (python/src/batchwise.cpp).
 // rpo::evaluate_weighted is rpo::evaluate with a constant weight per group, for the weighting of LOSSES.md §1.16
 // (WPO): L_g ← c_g·L_g, the gradients scaled by c_g (for WPO c_g = w(y_c)·w(y_r), from rpo::wpo_weights in
 // rpo/token_weighting.hpp). The weight comes from outside the group, so it is not a composition either.
