@@ -2,8 +2,9 @@
 //
 //   rpo-eval --loss SPEC [--input F|-] [--output F|-]            one output line per input line
 //   rpo-eval --loss SPEC --check [--rtol R] [--atol A] [--input F] every mismatch with the expected fields
-//   rpo-eval --list                                              every loss with its parameters
-//   rpo-eval --list --markdown                                   the Markdown tables of docs/catalogue.md (+ no-spec methods)
+//   rpo-eval --batch SPEC [--input F|-] [--output F|-] [--check]  one whole batch per line (rpo/batch_spec.hpp)
+//   rpo-eval --list                                              every loss and batch method with its parameters
+//   rpo-eval --list --markdown                                   the Markdown tables of docs/catalogue.md
 //
 // Input: one group per line, {"logp": [...], "ref_logp": [...], "length": [...], "reward": [...]}; fields the loss
 // does not read may be left out (and are ignored when present). Response 0 is the chosen one for label-based
@@ -11,6 +12,8 @@
 // and its gradients, every number with 17 significant digits so that it reads back to the same double.
 // Exit codes: 0 success; 1 --check found mismatches; 2 bad usage, a bad spec or a malformed line (the message
 // names the line and the field). A run that does not succeed writes nothing.
+// --batch: each line is one whole batch of a batch method (KTO, unpaired BCO, AOT, γ-PO, WPO, LD-DPO) with the fields
+// it reads (tools/rpo_eval_batch.hpp); output {"loss": mean over the batch's items, then the method's outputs}.
 // @sa docs/rpo_eval.md
 #include <cmath>
 #include <cstdio>
@@ -29,6 +32,8 @@
 
 #include "rpo/batchwise.hpp"
 #include "rpo/spec.hpp"
+#include "rpo/batch_spec.hpp"
+#include "rpo_eval_batch.hpp"
 #include "rpo_eval_lines.hpp"
 
 namespace {
@@ -40,6 +45,7 @@ using rpo_eval::usage_error;
 
 struct options {
   std::string spec;
+  std::string batch;  // --batch SPEC: a batch method, one batch per line
   std::string input = "-";
   std::optional<std::string> output;
   bool list = false;
@@ -64,17 +70,23 @@ std::string array(const std::vector<double>& xs) {
   return out + "]";
 }
 
+/// Adds a message to `mismatches` when `value` differs from `expected` by more than atol + rtol·|expected|.
+void add_mismatch(std::vector<std::string>& mismatches, std::size_t line_number, const options& o, const std::string& what,
+             double value, double expected) {
+  const double tolerance = o.atol + o.rtol * std::abs(expected);
+  const double difference = std::abs(value - expected);
+  if (difference <= tolerance) return;  // (false for NaN)
+  mismatches.push_back("line " + std::to_string(line_number) + ": " + what + " = " + shortest(value) + ", expected " +
+                       shortest(expected) + " (|difference| " + shortest(difference) + " > " + shortest(tolerance) +
+                       ")");
+}
+
 /// Every difference beyond atol + rtol·|expected| between `got` and the line's expected fields.
 std::vector<std::string> compare(const result& got, const line_reader& line, std::size_t line_number,
                                  const options& o) {
   std::vector<std::string> mismatches;
   const auto differs = [&](const std::string& what, double value, double expected) {
-    const double tolerance = o.atol + o.rtol * std::abs(expected);
-    const double difference = std::abs(value - expected);
-    if (difference <= tolerance) return;  // (false for NaN)
-    mismatches.push_back("line " + std::to_string(line_number) + ": " + what + " = " + shortest(value) +
-                         ", expected " + shortest(expected) + " (|difference| " + shortest(difference) + " > " +
-                         shortest(tolerance) + ")");
+    add_mismatch(mismatches, line_number, o, what, value, expected);
   };
   const std::optional<double> loss = line.scalar("loss");
   if (!loss) throw line.error("--check needs the expected field \"loss\"");
@@ -171,79 +183,40 @@ void list_markdown() {
   }
 }
 
-/// The catalogue's methods that have no spec, because a loss of one group cannot express them: their entry points,
-/// why they are outside, and their parameters with the defaults read from the library's own structs.
-struct entry_point_row {
-  const char* name;
-  const char* source;
-  const char* entry;
-  const char* why;
-  std::string parameters;
-  const char* libraries;
-};
-
-std::vector<entry_point_row> entry_point_rows() {
-  const auto param = [](const char* name, double value, const char* rule) {
-    return code(std::string(name) + " = " + shortest(value)) + ": " + rule;
-  };
-  const rpo::kto kto{};
-  const rpo::aot aot{};
-  const rpo::bco_unpaired bco{};
-  const rpo::gamma_po gamma{};
-  const rpo::gamma_po_optimizer opt{};
-  return {
-      {"KTO", "Ethayarajh et al., KTO: Model Alignment as Prospect Theoretic Optimization, arXiv 2402.01306; LOSSES.md 2.3",
-       "rpo::evaluate_kto, rpo::kto_reference_point (z0 = 0: TRL's apo_zero_unpaired)",
-       "unpaired labelled responses, and a value function of the absolute log-ratio around z0, a statistic of the "
-       "whole batch",
-       param("beta", kto.beta, "beta > 0") + "<br>" + param("lambda_desirable", kto.lambda_desirable, ">= 0") + "<br>" +
-           param("lambda_undesirable", kto.lambda_undesirable, ">= 0"),
-       "TRL KTOTrainer (desirable_weight, undesirable_weight)"},
-      {"BCO, unpaired", "Jung et al., Binary Classifier Optimization for Large Language Model Alignment, arXiv "
-       "2404.04656; LOSSES.md 1.8",
-       "rpo::evaluate_bco, with delta from rpo::bco_reference_point and optional per-response (UDM) weights",
-       "unpaired labelled responses, each classified on its own reward shifted by a running mean carried across steps",
-       param("beta", bco.beta, "beta > 0") + "<br>" + code("delta") + ": finite (the running mean)<br>" +
-           code("weight") + ": >= 0 per response, or none",
-       "TRL BCOTrainer (experimental; its UDM weights need a classifier on prompt embeddings)"},
-      {"AOT, AOT-unpaired", "Melnyk et al., Distributional Preference Alignment of LLMs via Optimal Transport, arXiv "
-       "2406.05882; LOSSES.md 1.10",
-       "rpo::evaluate_aot (unpaired = true for aot_unpaired)",
-       "sorts the batch's margins (or log-ratios) and pairs them by rank: each term mixes different pairs",
-       param("beta", aot.beta, "beta > 0") + "<br>" + param("epsilon", aot.epsilon, "in [0, 0.5)") + "<br>" +
-           code("unpaired = false"),
-       "TRL DPOTrainer loss_type=aot, aot_unpaired"},
-      {"gamma-PO", "Sun et al., Robust Preference Optimization via Dynamic Target Margins, arXiv 2506.03690; LOSSES.md "
-       "4.6",
-       "rpo::evaluate_gamma_po with rpo::gamma_po_margins (rpo::gamma_po_gaps gives the optimiser's input)",
-       "per-pair margins optimised over the batch's gaps and a queue of past gaps carried across steps",
-       param("beta", gamma.beta, "beta > 0") + "<br>" + param("gamma_beta_ratio", gamma.gamma_beta_ratio, ">= 0") +
-           "<br>" + code("simpo = false") + "<br>" + param("tau", opt.tau, "> 0 (optimiser)") + "<br>" +
-           param("iterations", opt.iterations, ">= 1") + "<br>" +
-           param("capacity", static_cast<double>(opt.capacity), "queue length") + "<br>" +
-           param("opt_size", static_cast<double>(opt.opt_size), "gaps per optimisation"),
-       "none (authors' code sunjie279/gammaPO)"},
-      {"WPO", "Zhou et al., WPO: Enhancing RLHF with Weighted Preference Optimization, arXiv 2406.11827; LOSSES.md 1.16",
-       "rpo::wpo_weights (from the logits), then rpo::evaluate_weighted with w(y_c) w(y_r) per pair",
-       "the weight needs logsumexp(2 logits) at every token, which sequence log-probs do not carry",
-       "any loss's, plus the per-group weights (finite, >= 0; not clamped)", "TRL DPOTrainer use_weighting=True"},
-      {"LD-DPO", "Liu et al., Length Desensitization in Direct Preference Optimization, arXiv 2409.06411; LOSSES.md "
-       "1.17",
-       "rpo::length_desensitized_logp (and _backward), then any loss through rpo::evaluate",
-       "reweights the per-token log-probs past min(n_c, n_r) before they are summed",
-       code("alpha") + ": in [0, 1], no default (1 is the plain sum)", "TRL DPOTrainer ld_alpha (policy only)"},
-  };
+/// The batch methods (rpo/batch_spec.hpp) as a Markdown table: their batch spec with its defaults, the entry points
+/// they evaluate, why a loss of one group cannot express them, and their parameters, all from the batch registry.
+void list_batch_markdown() {
+  std::cout << "\nThe methods below need a whole batch, a weight from outside the group or the tokens, so a loss of one "
+               "group cannot\nexpress them (docs/methods.md#batchwise, docs/methods.md#ld_dpo). Each has a batch spec: "
+               "`rpo-eval --batch SPEC`\nevaluates one batch per line (docs/rpo_eval.md#batch), `rpo.evaluate_batch` "
+               "one batch from Python.\n\n"
+               "| name | source | batch spec, with its defaults | entry point | outside the per-group template: why | "
+               "fields of a batch | parameters | other libraries |\n|---|---|---|---|---|---|---|---|\n";
+  for (const rpo::batch_method_info& info : rpo::registered_batch_methods()) {
+    std::string spec, parameters;
+    for (const auto& p : info.parameters) {
+      spec += (spec.empty() ? "" : ", ") + p.name + "=" + p.default_value;
+      parameters += (parameters.empty() ? "" : "<br>") + code(p.name + " = " + p.default_value) + ": " +
+                    cell(p.description);
+    }
+    std::cout << "| " << code(info.name) << " | " << cell(info.summary) << "<br>" << cell(info.paper) << " | "
+              << code(info.name + "(" + spec + ")") << " | " << cell(info.entry_point) << " | " << cell(info.why)
+              << " | " << cell(info.fields) << " | " << parameters << " | " << cell(info.libraries) << " |\n";
+  }
 }
 
-/// The registry's table, then the table of the methods without a spec (entry_point_rows).
-void list_entry_points_markdown() {
-  std::cout << "\nThe methods below have no spec: a loss of one group cannot express them, so each is an entry point "
-               "of its own\n(docs/methods.md#batchwise, docs/methods.md#ld_dpo), not offered by this tool.\n\n"
-               "| method | source | entry point | outside the per-group template: why | parameters | other "
-               "libraries |\n|---|---|---|---|---|---|\n";
-  for (const entry_point_row& row : entry_point_rows())
-    std::cout << "| " << row.name << " | " << cell(row.source) << " | " << cell(row.entry) << " | " << cell(row.why)
-              << " | " << row.parameters << " | " << cell(row.libraries) << " |\n";
+void list_batch_methods() {
+  std::cout << "Batch methods (rpo-eval --batch SPEC, one batch per line):\n\n";
+  for (const rpo::batch_method_info& info : rpo::registered_batch_methods()) {
+    std::string spec;
+    for (const auto& p : info.parameters) spec += (spec.empty() ? "" : ", ") + p.name + "=" + p.default_value;
+    std::cout << info.name << "(" << spec << ")\n    " << info.summary << "\n    entry point: " << info.entry_point
+              << "\n    fields: " << info.fields << "\n    source: " << info.paper << "\n    other libraries: "
+              << info.libraries << "\n";
+    for (const auto& p : info.parameters)
+      std::cout << "    " << p.name << " (default " << p.default_value << "): " << p.description << "\n";
+    std::cout << "\n";
+  }
 }
 
 /// Reads every line, evaluates or checks it; returns the exit code. Throws usage_error for a bad line.
@@ -295,6 +268,87 @@ int run(const options& o) {
   return 0;
 }
 
+/// A field's shape for messages: "a number", "[4]", "[2][3]".
+std::string shape_text(const rpo::batch_value& v) {
+  if (v.shape.empty()) return "a number";
+  std::string out;
+  for (const std::size_t n : v.shape) out += "[" + std::to_string(n) + "]";
+  return out;
+}
+
+/// --batch: one batch per line (rpo/batch_spec.hpp, tools/rpo_eval_batch.hpp); returns the exit code. Throws
+/// usage_error for a bad spec or line.
+int run_batch(const options& o) {
+  const rpo::batch_loss loss = [&] {
+    try {
+      return rpo::parse_batch_loss(o.batch);
+    } catch (const rpo::spec_error& e) {
+      throw usage_error(e.what());
+    }
+  }();
+
+  std::ifstream file;
+  if (o.input != "-") {
+    file.open(o.input, std::ios::binary);
+    if (!file) throw usage_error("cannot read " + o.input);
+  }
+  std::istream& in = o.input == "-" ? std::cin : file;
+
+  std::string output, text;
+  std::size_t line_number = 0, batches = 0, mismatch_count = 0;
+  while (std::getline(in, text)) {
+    ++line_number;
+    if (text.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank lines are skipped
+    const json object = rpo_eval::parse_line(text, line_number);
+    const rpo_eval::batch_line line = rpo_eval::read_batch_line(object, line_number, loss);
+    const rpo::batch_result r = rpo_eval::evaluate_batch(loss, line, line_number);
+    ++batches;
+    if (o.check) {
+      std::vector<std::string> mismatches;
+      if (!line.loss) throw usage_error("line " + std::to_string(line_number) + ": --check needs the expected field \"loss\"");
+      add_mismatch(mismatches, line_number, o, "loss", r.loss, *line.loss);
+      for (const auto& [name, expected] : line.expected) {
+        for (const auto& [got_name, got] : r.outputs) {
+          if (got_name != name) continue;
+          if (got.shape != expected.shape)
+            throw usage_error("line " + std::to_string(line_number) + ": field \"" + name + "\" has shape " +
+                              shape_text(expected) + ", but " + loss.spec() + " computes shape " + shape_text(got));
+          for (std::size_t i = 0; i < got.values.size(); ++i) {
+            // name[i], or name[row][column] for a matrix (appended piece by piece: g++ 12 warns, wrongly, of an
+            // overlapping copy in "[" + std::string&&)
+            std::string what = name;
+            if (got.shape.size() == 2) {
+              what.append("[").append(std::to_string(i / got.shape[1])).append("][");
+              what.append(std::to_string(i % got.shape[1])).append("]");
+            } else {
+              what.append("[").append(std::to_string(i)).append("]");
+            }
+            add_mismatch(mismatches, line_number, o, what, got.values[i], expected.values[i]);
+          }
+        }
+      }
+      for (const std::string& m : mismatches) std::cout << m << "\n";
+      mismatch_count += mismatches.size();
+    }
+    if (!std::isfinite(r.loss))
+      throw std::runtime_error("line " + std::to_string(line_number) + ": the loss is not finite (" + number(r.loss) +
+                               "); please report this input: finite inputs must give a finite loss");
+    output += "{\"loss\": " + number(r.loss);
+    for (const auto& [name, value] : r.outputs)
+      output += ", \"" + name + "\": " + rpo_eval::batch_value_text(value, number);
+    output += "}\n";
+  }
+  if (in.bad()) throw usage_error("cannot read " + o.input);
+
+  if (o.check) {
+    std::cout << "rpo-eval: " << loss.spec() << ": " << batches << " batches checked, " << mismatch_count
+              << " mismatches (rtol " << o.rtol << ", atol " << o.atol << ")\n";
+    if (mismatch_count != 0) return 1;
+  }
+  if (o.output) write_all(*o.output, output);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -302,6 +356,9 @@ int main(int argc, char** argv) {
   CLI::App app{"Evaluates a preference loss on JSON Lines groups, or checks expected values against rpo's.",
                "rpo-eval"};
   app.add_option("--loss,-l", o.spec, "the loss spec, e.g. 'dpo(beta=0.1)' (see --list)")->type_name("SPEC");
+  app.add_option("--batch,-b", o.batch,
+                 "a batch method's spec, e.g. 'kto(beta=0.1)': one whole batch per line (see --list)")
+      ->type_name("SPEC");
   app.add_option("--input,-i", o.input, "JSON Lines input, one group per line ('-': standard input)")
       ->type_name("FILE")
       ->capture_default_str();
@@ -334,18 +391,22 @@ int main(int argc, char** argv) {
   if (o.list) {
     if (o.markdown) {
       list_markdown();
-      list_entry_points_markdown();
+      list_batch_markdown();
     } else {
       list_losses();
+      list_batch_methods();
     }
     return 0;
   }
   try {
-    if (o.spec.empty()) throw usage_error("--loss SPEC is required (rpo-eval --list shows the losses)");
+    if (!o.spec.empty() && !o.batch.empty())
+      throw usage_error("give either --loss SPEC (one group per line) or --batch SPEC (one batch per line), not both");
+    if (o.spec.empty() && o.batch.empty())
+      throw usage_error("--loss SPEC or --batch SPEC is required (rpo-eval --list shows the losses and batch methods)");
     if (o.check && o.output && *o.output == "-")
       throw usage_error("--check prints its report on standard output; give --output a file");
     if (!o.check && !output->count()) o.output = "-";
-    return run(o);
+    return o.batch.empty() ? run(o) : run_batch(o);
   } catch (const usage_error& e) {
     std::cerr << "rpo-eval: " << e.what() << "\n";
     return 2;
