@@ -1278,6 +1278,406 @@ def write_golden(out):
     (out / "cases.tsv").write_text("".join(f"{case}\t{spec}\n" for case, spec in cases), encoding="utf-8")
     return len(cases)
 
+# ------------------------------------------------------------------------------------------------------------------
+# Batch methods: one whole batch per line (rpo-eval --batch SPEC)
+# ------------------------------------------------------------------------------------------------------------------
+#
+# The methods whose loss needs the whole batch (KTO, unpaired BCO, AOT, gamma-PO), a weight from outside the group
+# (WPO) or the tokens (LD-DPO), written from reference/LOSSES.md §2.3, §1.8, §1.10, §4.6, §1.16, §1.17 and
+# docs/methods.md (gamma-PO's margin optimiser, docs/methods.md#gamma_po_margins), with autograd gradients. Every
+# method returns the mean over its items (responses, ranks, pairs or groups). As for the losses above, nothing here
+# reads or calls rpo.
+#
+# Golden vectors: tests/data/golden/batch_cases.tsv (`<case>\t<batch spec>`) and tests/data/golden/batch/<case>.jsonl,
+# a few batches per case, one JSON object per batch: the input fields of the method, then "loss" and the method's
+# outputs (docs/rpo_eval.md#batch).
+
+BATCH_DEFAULTS = {   # docs/rpo_eval.md#batch and docs/methods.md: the parameters of each batch method and defaults
+    "kto": {"beta": 0.1, "lambda_desirable": 1.0, "lambda_undesirable": 1.0},
+    "bco_unpaired": {"beta": 0.1},
+    "aot": {"beta": 0.1, "epsilon": 0.0, "unpaired": "false"},
+    "gamma_po": {"beta": 0.1, "gamma_beta_ratio": 0.5, "simpo": "false", "tau": 10.0, "iterations": 20, "step": 0.0,
+                 "epsilon": 1e-10},
+    "wpo": {"loss": "dpo"},
+    "ld_dpo": {"alpha": None, "loss": "dpo"},   # alpha is required
+}
+
+
+def _split_batch_arguments(spec, text):
+    """'k=v, loss=dpo(beta=0.1, ...)' -> {'k': 'v', 'loss': 'dpo(beta=0.1, ...)'}: commas inside parentheses belong
+    to a nested loss spec."""
+    items, depth, current = [], 0, ""
+    for c in text or "":
+        depth += (c == "(") - (c == ")")
+        if c == "," and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += c
+    if current.strip():
+        items.append(current)
+    arguments = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not value or key in arguments:
+            raise ValueError(f"{spec!r}: bad argument {item.strip()!r}")
+        arguments[key] = value
+    return arguments
+
+
+def parse_batch_spec(spec):
+    """`name(key=value, ...)` of a batch method -> (name, parameters with defaults applied)."""
+    match = _SPEC.fullmatch(spec)
+    if match is None or match.group(1) not in BATCH_DEFAULTS:
+        raise ValueError(f"{spec!r}: expected one of {', '.join(BATCH_DEFAULTS)}")
+    name, arguments = match.group(1), _split_batch_arguments(spec, match.group(2))
+    params = dict(BATCH_DEFAULTS[name])
+    for key, value in arguments.items():
+        if key not in params:
+            raise ValueError(f"{name}: unknown parameter {key!r}")
+        params[key] = value if key in ("loss", "unpaired", "simpo") else float(value)
+    if name == "ld_dpo" and params["alpha"] is None:
+        raise ValueError("ld_dpo: alpha is required")
+    return name, params
+
+
+def _t(values):
+    return torch.tensor([float(v) for v in values], dtype=DTYPE)
+
+
+def _leaf(values):
+    return _t(values).requires_grad_(True)
+
+
+def _listed(t):
+    return [float(v) + 0.0 for v in t.detach().reshape(-1)]   # + 0.0 turns -0.0 into 0.0
+
+
+def _grad_or_zero(grad, like):
+    return torch.zeros_like(like) if grad is None else grad
+
+
+def kto_batch(p, fields):
+    """KTO, LOSSES.md §2.3: z0 = max(0, mean(kl_logp - kl_ref_logp)) without gradient (or z0 given); desirable
+    lambda_D (1 - sigma(beta (l - z0))), undesirable lambda_U (1 - sigma(beta (z0 - l))), l = logp - ref_logp; the mean
+    over the N responses. 1 - sigma(x) is written sigma(-x) (the same number, without cancellation)."""
+    logp, ref = _leaf(fields["logp"]), _leaf(fields["ref_logp"])
+    if "z0" in fields:
+        z0 = torch.tensor(float(fields["z0"]), dtype=DTYPE)
+    else:
+        z0 = torch.clamp((_t(fields["kl_logp"]) - _t(fields["kl_ref_logp"])).mean(), min=0.0).detach()
+    ratio = logp - ref
+    desirable = _t(fields["desirable"]) == 1
+    beta = p["beta"]
+    losses = torch.where(desirable, p["lambda_desirable"] * torch.sigmoid(-beta * (ratio - z0)),
+                         p["lambda_undesirable"] * torch.sigmoid(-beta * (z0 - ratio)))
+    loss = losses.mean()
+    g, h = torch.autograd.grad(loss, [logp, ref])
+    return loss, {"response_loss": _listed(losses), "grad_logp": _listed(g), "grad_ref_logp": _listed(h)}
+
+
+def bco_batch(p, fields):
+    """Unpaired BCO, LOSSES.md §1.8: r = beta (logp - ref_logp) shifted by delta (a constant, 0 when not given);
+    desirable -log sigma(r - delta), undesirable -log sigma(-(r - delta)), times the weight (1 when not given); the
+    mean over the N responses."""
+    logp, ref = _leaf(fields["logp"]), _leaf(fields["ref_logp"])
+    shifted = p["beta"] * (logp - ref) - float(fields.get("delta", 0.0))
+    desirable = _t(fields["desirable"]) == 1
+    weight = _t(fields["weight"]) if "weight" in fields else torch.ones_like(shifted)
+    losses = weight * torch.where(desirable, softplus(-shifted), softplus(shifted))
+    loss = losses.mean()
+    g, h = torch.autograd.grad(loss, [logp, ref])
+    return loss, {"response_loss": _listed(losses), "grad_logp": _listed(g), "grad_ref_logp": _listed(h)}
+
+
+def aot_batch(p, fields):
+    """AOT, LOSSES.md §1.10. Paired: sort u = logp_c - logp_r and u_ref = ref_c - ref_r separately, delta_(k) = u_(k) -
+    u_ref_(k). Unpaired: sort l_c and l_r separately, delta_(k) = l_c,(k) - l_r,(k). L = mean_k [(1 - eps)
+    softplus(-beta delta_(k)) + eps softplus(beta delta_(k))]. Gradients through the sort: autograd."""
+    logp, ref = _leaf(fields["logp"]), _leaf(fields["ref_logp"])
+    lp, rf = logp.reshape(-1, 2), ref.reshape(-1, 2)
+    if p["unpaired"] == "true":
+        first, second = lp[:, 0] - rf[:, 0], lp[:, 1] - rf[:, 1]
+    else:
+        first, second = lp[:, 0] - lp[:, 1], rf[:, 0] - rf[:, 1]
+    delta = torch.sort(first, stable=True).values - torch.sort(second, stable=True).values
+    x, eps = p["beta"] * delta, p["epsilon"]
+    losses = (1 - eps) * softplus(-x) + eps * softplus(x)
+    loss = losses.mean()
+    g, h = torch.autograd.grad(loss, [logp, ref])
+    return loss, {"rank_loss": _listed(losses), "grad_logp": _listed(g), "grad_ref_logp": _listed(h)}
+
+
+def gamma_po_margins_reference(p, gaps):
+    """gamma-PO's margins from an empty queue (LOSSES.md §4.6, docs/methods.md#gamma_po_margins): n = B gaps g,
+    gamma_j = gamma_0 n p_j; exponentiated-gradient descent from the uniform p on
+    f(p) = (1/n) sum_j softplus(gamma_j - g_j) + tau sum_j (p_j + eps) log(n (p_j + eps)), with the gradient of f from
+    autograd: p <- p exp(-eta df/dp) / sum(...), eta = step, or min(0.5/tau, 1) when step = 0; gamma is evaluated
+    `iterations` times (iterations - 1 updates)."""
+    n = gaps.numel()
+    gamma_0 = p["gamma_beta_ratio"] * p["beta"]
+    tau, eps = p["tau"], p["epsilon"]
+    eta = p["step"] if p["step"] > 0 else min(0.5 / tau, 1.0)
+    q = torch.full((n,), 1.0 / n, dtype=DTYPE)
+    for _ in range(int(p["iterations"]) - 1):
+        q = q.detach().requires_grad_(True)
+        f = softplus(gamma_0 * n * q - gaps).sum() / n + tau * ((q + eps) * torch.log(n * (q + eps))).sum()
+        (grad,) = torch.autograd.grad(f, [q])
+        w = q.detach() * torch.exp(-eta * grad)
+        q = w / w.sum()
+    return (gamma_0 * n * q).detach()
+
+
+def gamma_po_batch(p, fields):
+    """gamma-PO, LOSSES.md §4.6: gamma-DPO L_i = -log sigma(a_i - (gamma_i - gamma_0)), a = beta (l_c - l_r);
+    gamma-SimPO L_i = -log sigma(a_i - gamma_i), a = beta (logp_c / n_c - logp_r / n_r); the margins are constants,
+    given or from gamma_po_margins_reference of the gaps a; the mean over the B pairs."""
+    simpo = p["simpo"] == "true"
+    logp = _leaf(fields["logp"])
+    ref = None if simpo else _leaf(fields["ref_logp"])
+    lp = logp.reshape(-1, 2)
+    if simpo:
+        n = _t(fields["length"]).reshape(-1, 2)
+        gap = p["beta"] * (lp[:, 0] / n[:, 0] - lp[:, 1] / n[:, 1])
+    else:
+        rf = ref.reshape(-1, 2)
+        gap = p["beta"] * ((lp[:, 0] - rf[:, 0]) - (lp[:, 1] - rf[:, 1]))
+    margins = _t(fields["margins"]) if "margins" in fields else gamma_po_margins_reference(p, gap.detach())
+    gamma_0 = p["gamma_beta_ratio"] * p["beta"]
+    x = gap - margins if simpo else gap - (margins - gamma_0)
+    losses = softplus(-x)
+    loss = losses.mean()
+    leaves = [logp] if simpo else [logp, ref]
+    grads = torch.autograd.grad(loss, leaves)
+    h = torch.zeros_like(logp) if simpo else grads[1]
+    return loss, {"pair_loss": _listed(losses), "grad_logp": _listed(grads[0]), "grad_ref_logp": _listed(h)}
+
+
+def wpo_batch(p, fields):
+    """WPO, LOSSES.md §1.16: L_g <- c_g L_g with constant weights c_g (w(y_c) w(y_r)); the mean over the G groups of the
+    weighted losses (not normalised by the weights)."""
+    desc = parse_spec(p["loss"])
+    logp = _leaf(fields["logp"])
+    ref = _leaf(fields["ref_logp"]) if "ref_logp" in desc["inputs"] else None
+    extra = {name: fields[name] for name in ("length", "reward") if name in desc["inputs"]}
+    losses = batch_loss(p["loss"], logp, ref, reduction="none", offsets=fields.get("offsets"), **extra)
+    weighted = _t(fields["group_weights"]) * losses
+    loss = weighted.mean()
+    leaves = [logp] + ([ref] if ref is not None else [])
+    grads = torch.autograd.grad(loss, leaves, allow_unused=True)
+    g = _grad_or_zero(grads[0], logp)
+    h = _grad_or_zero(grads[1], ref) if ref is not None else torch.zeros_like(logp)
+    return loss, {"group_loss": _listed(weighted), "grad_logp": _listed(g), "grad_ref_logp": _listed(h)}
+
+
+def _ld_weights(mask, alpha):
+    """LD-DPO's token weights (LOSSES.md §1.17): with k the rank of a response token in its row (mask != 0, counted
+    in order) and n_min the shorter response of the row's pair, 1 for k <= n_min, alpha for k > n_min, 0 off the
+    mask."""
+    m = mask.to(DTYPE)
+    rank = torch.cumsum(m, dim=1)
+    count = m.sum(dim=1).reshape(-1, 2)
+    n_min = torch.minimum(count[:, 0], count[:, 1]).repeat_interleave(2).reshape(-1, 1)
+    return torch.where(rank <= n_min, torch.ones_like(m), torch.full_like(m, alpha)) * m
+
+
+def ld_dpo_batch(p, fields):
+    """LD-DPO, LOSSES.md §1.17: logp~ = sum_{k <= n_min} log pi_k + alpha sum_{k > n_min} log pi_k per response, the same
+    for the reference, then the pair loss on logp~ and ref~ (the mean over the pairs); token gradients by autograd."""
+    desc = parse_spec(p["loss"])
+    tokens = torch.tensor(fields["token_logp"], dtype=DTYPE).requires_grad_(True)
+    mask = torch.tensor(fields["mask"], dtype=DTYPE) if "mask" in fields else torch.ones_like(tokens)
+    weights = _ld_weights(mask, p["alpha"])
+    logp = (weights * tokens).sum(dim=1)
+    uses_ref = "ref_logp" in desc["inputs"]
+    ref_tokens = torch.tensor(fields["token_ref_logp"], dtype=DTYPE).requires_grad_(True) if uses_ref else None
+    ref = (weights * ref_tokens).sum(dim=1) if uses_ref else None
+    losses = batch_loss(p["loss"], logp, ref, reward=fields.get("reward"), reduction="none")
+    loss = losses.mean()
+    leaves = [tokens] + ([ref_tokens] if uses_ref else [])
+    grads = torch.autograd.grad(loss, leaves)
+    out = {"group_loss": _listed(losses), "logp": _listed(logp)}
+    if uses_ref:
+        out["ref_logp"] = _listed(ref)
+    out["grad_token_logp"] = [[float(v) + 0.0 for v in row] for row in grads[0].tolist()]
+    if uses_ref:
+        out["grad_token_ref_logp"] = [[float(v) + 0.0 for v in row] for row in grads[1].tolist()]
+    return loss, out
+
+
+BATCH_METHODS = {"kto": kto_batch, "bco_unpaired": bco_batch, "aot": aot_batch, "gamma_po": gamma_po_batch,
+                 "wpo": wpo_batch, "ld_dpo": ld_dpo_batch}
+
+
+def evaluate_batch_reference(spec, fields):
+    """(loss, {output name: values}) of one batch of the batch method `spec`, in float64, gradients by autograd."""
+    name, params = parse_batch_spec(spec)
+    loss, outputs = BATCH_METHODS[name](params, fields)
+    return float(loss) + 0.0, outputs
+
+
+# The batch cases: each method at its defaults and at other parameters (AOT also unpaired; WPO also over groups).
+BATCH_CASES = [
+    ("aot_default", "aot(beta=0.1, epsilon=0.0, unpaired=false)"),
+    ("aot_alt", "aot(beta=0.5, epsilon=0.2, unpaired=false)"),
+    ("aot_unpaired", "aot(beta=0.25, epsilon=0.1, unpaired=true)"),
+    ("bco_unpaired_default", "bco_unpaired(beta=0.1)"),
+    ("bco_unpaired_alt", "bco_unpaired(beta=0.5)"),
+    ("gamma_po_default", "gamma_po(beta=0.1, gamma_beta_ratio=0.5, simpo=false, tau=10.0, iterations=20, step=0.0, "
+                         "epsilon=1e-10)"),
+    ("gamma_po_simpo", "gamma_po(beta=2.5, gamma_beta_ratio=0.3, simpo=true, tau=3.0, iterations=8, step=0.25, "
+                       "epsilon=0.0)"),
+    ("kto_default", "kto(beta=0.1, lambda_desirable=1.0, lambda_undesirable=1.0)"),
+    ("kto_alt", "kto(beta=0.5, lambda_desirable=1.25, lambda_undesirable=0.75)"),
+    ("ld_dpo_default", "ld_dpo(alpha=0.5, loss=dpo(beta=0.1))"),
+    ("ld_dpo_alt", "ld_dpo(alpha=0.0, loss=cdpo(beta=0.3, epsilon=0.25))"),
+    ("wpo_default", "wpo(loss=dpo(beta=0.1))"),
+    ("wpo_alt", "wpo(loss=ipo(tau=0.5))"),
+    ("wpo_groups", "wpo(loss=rpo_sqloo(beta=0.1, eta=2.0))"),
+]
+BATCHES_PER_CASE = 4   # batch 3 of every case is the extreme one
+
+
+def _r6(values):
+    return [round(v, 6) for v in values]
+
+
+def _labels(rng, n):
+    """n labels with both kinds present."""
+    labels = [rng.randint(0, 1) for _ in range(n)]
+    labels[0], labels[-1] = 1, 0
+    return labels
+
+
+def _responses(rng, n, extreme, spread=3.0):
+    """n log-probs in [-300, -1] and reference log-probs logp + N(0, spread) kept negative; extreme: log-ratios of
+    +-(200 to 800), so that beta times them saturates every sigmoid."""
+    logp = [_negative(rng, 1.0, 300.0) for _ in range(n)]
+    if extreme:
+        ref = [v - rng.choice((-1, 1)) * rng.uniform(200.0, 800.0) for v in logp]
+    else:
+        ref = [_reference_of(rng, v) if spread == 3.0 else v + rng.gauss(0.0, spread) for v in logp]
+    return _r6(logp), _r6(ref)
+
+
+def _draw_batch(rng, name, params, index):
+    """The input fields of batch `index` of a case (index 3: extreme inputs)."""
+    extreme = index == BATCHES_PER_CASE - 1
+    if name in ("kto", "bco_unpaired"):
+        n = rng.randint(3, 9)
+        logp, ref = _responses(rng, n, extreme)
+        fields = {"logp": logp, "ref_logp": ref, "desirable": _labels(rng, n)}
+        if name == "kto":
+            if index % 2 == 0:
+                fields["z0"] = 0.0 if index == 0 else round(rng.uniform(0.0, 3.0), 6)
+            else:   # the reference point from mismatched pairs; batch 1 has a negative mean (z0 clamped to 0)
+                kl_logp, kl_ref = _responses(rng, n, False)
+                shift = -4.0 if index == 1 else 2.0
+                fields["kl_logp"], fields["kl_ref_logp"] = kl_logp, _r6([v - shift for v in kl_logp])
+                fields["kl_ref_logp"] = _r6([r + rng.gauss(0.0, 0.5) for r in fields["kl_ref_logp"]])
+        else:
+            if index != 0:
+                fields["delta"] = round(rng.gauss(0.0, 1.0), 6)
+            if index >= 2:
+                weight = [round(rng.uniform(0.0, 2.0), 6) for _ in range(n)]
+                weight[1] = 0.0
+                fields["weight"] = weight
+        return fields
+    if name in ("aot", "gamma_po"):
+        b = rng.randint(3, 8)
+        logp, ref = _responses(rng, 2 * b, extreme)
+        fields = {"logp": logp}
+        if name == "gamma_po" and params["simpo"] == "true":
+            fields["length"] = [rng.randint(1, 400) for _ in range(2 * b)]
+            if extreme:   # gaps of +-(20 to 60) per token and beta: saturated
+                fields["length"] = [1] * (2 * b)
+                fields["logp"] = _r6([-rng.uniform(0.0, 1.0) if i % 2 == (k % 2) else -rng.uniform(20.0, 60.0)
+                                      for k in range(b) for i in range(2)])
+        else:
+            fields["ref_logp"] = ref
+        if name == "gamma_po" and index == 1:   # margins given
+            fields["margins"] = [round(rng.uniform(0.0, 0.2), 6) for _ in range(b)]
+        return fields
+    if name == "wpo":
+        desc = parse_spec(params["loss"])
+        if desc["sampling"] == "pair":
+            b = rng.randint(3, 8)
+            sizes = [2] * b
+        else:
+            sizes = [rng.randint(2, 5) for _ in range(rng.randint(3, 5))]
+        n = sum(sizes)
+        logp, ref = _responses(rng, n, extreme and desc["sampling"] == "pair", spread=3.0)
+        if extreme and desc["sampling"] != "pair":   # large but finite log-ratio spreads in every group
+            ref = _r6([v - rng.uniform(-40.0, 40.0) for v in logp])
+        fields = {"logp": logp}
+        if "ref_logp" in desc["inputs"]:
+            fields["ref_logp"] = ref
+        if "reward" in desc["inputs"]:
+            fields["reward"] = _r6([rng.gauss(0.0, 2.0) for _ in range(n)])
+        if desc["sampling"] != "pair":
+            offsets = [0]
+            for size in sizes:
+                offsets.append(offsets[-1] + size)
+            fields["offsets"] = offsets
+        weights = [round(rng.uniform(0.0, 3.0), 6) for _ in sizes]
+        weights[0] = 0.0
+        if extreme:
+            weights[-1] = 50.0
+        fields["group_weights"] = weights
+        return fields
+    # ld_dpo: S = 2B rows of T positions; a response is a run of mask ones after masked prompt positions, and the
+    # masked positions hold values the method must not read.
+    b, t = rng.randint(2, 4), rng.randint(6, 12)
+    tokens, ref_tokens, mask = [], [], []
+    for s in range(2 * b):
+        start = rng.randint(0, 3)
+        length = rng.randint(1, t - start)
+        if extreme and s % 2 == 1:
+            length = 1   # one token against a long response
+        row_mask = [1 if start <= k < start + length else 0 for k in range(t)]
+        scale = 60.0 if extreme else 5.0
+        row = [-rng.uniform(0.0, scale) for _ in range(t)]
+        ref_row = [v + rng.gauss(0.0, 3.0 if not extreme else 30.0) for v in row]
+        tokens.append(_r6(row))
+        ref_tokens.append(_r6(ref_row))
+        mask.append(row_mask)
+    fields = {"token_logp": tokens}
+    if "ref_logp" in parse_spec(params["loss"])["inputs"]:
+        fields["token_ref_logp"] = ref_tokens
+    if index != 0:
+        fields["mask"] = mask
+    # batch 0 has no mask: every position is a response token
+    return fields
+
+
+def batch_golden_lines(case, spec):
+    """The JSON lines of one batch case, from a seed that depends only on the case name."""
+    name, params = parse_batch_spec(spec)
+    rng = random.Random(f"{SEED}:batch:{case}")
+    lines = []
+    for index in range(BATCHES_PER_CASE):
+        fields = _draw_batch(rng, name, params, index)
+        loss, outputs = evaluate_batch_reference(spec, fields)
+        if not math.isfinite(loss):
+            raise ValueError(f"{case}: batch {index} has a non-finite loss")
+        lines.append(json.dumps({**fields, "loss": loss, **outputs}, separators=(", ", ": ")))
+    return lines
+
+
+def write_batch_golden(out):
+    folder = out / "batch"
+    folder.mkdir(parents=True, exist_ok=True)
+    names = {case for case, _ in BATCH_CASES}
+    for stale in sorted(folder.glob("*.jsonl")):
+        if stale.stem not in names:
+            stale.unlink()
+    for case, spec in BATCH_CASES:
+        (folder / f"{case}.jsonl").write_text("\n".join(batch_golden_lines(case, spec)) + "\n", encoding="utf-8")
+    (out / "batch_cases.tsv").write_text("".join(f"{case}\t{spec}\n" for case, spec in sorted(BATCH_CASES)),
+                                         encoding="utf-8")
+    return len(BATCH_CASES)
+
 
 def main(argv=None):
     default_out = Path(__file__).resolve().parents[2] / "tests" / "data" / "golden"
@@ -1285,7 +1685,8 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=default_out, help=f"output folder (default {default_out})")
     args = parser.parse_args(argv)
     count = write_golden(args.out)
-    print(f"wrote {count} cases to {args.out}", file=sys.stderr)
+    batch_count = write_batch_golden(args.out)
+    print(f"wrote {count} cases and {batch_count} batch cases to {args.out}", file=sys.stderr)
 
 
 if __name__ == "__main__":
