@@ -17,7 +17,13 @@ Names:
     losses()            every loss a spec can name, with its parameters and their defaults
     __version__         the version of the C++ library the module was built from
 
-Batch- and token-level functions without a spec name (their value depends on the whole batch, or on tokens):
+Batch methods by spec, one whole batch per call (the registry of rpo-eval --batch; docs/rpo_eval.md#batch):
+    evaluate_batch(spec, **fields) -> dict ("loss" and the method's outputs as numpy arrays), e.g.
+        evaluate_batch("kto(beta=0.1)", logp=..., ref_logp=..., desirable=..., z0=0.0)
+        specs: kto, bco_unpaired, aot, gamma_po, wpo(loss=SPEC), ld_dpo(alpha=A, loss=SPEC)
+    batch_methods()     every batch method, its spec with defaults, fields and parameters
+
+The same methods as functions of their own (float32 or float64, other reductions):
     kto(logp, ref_logp, desirable, z0=0.0, beta=0.1, lambda_desirable=1.0, lambda_undesirable=1.0,
         reduction="mean", count=None) -> KTOResult (.loss, .response_loss, .grad_logp, .grad_ref_logp)
     kto_reference_point(mismatched_logp, mismatched_ref_logp) -> float (KTO's z0)
@@ -49,10 +55,11 @@ shape) raise ValueError with a message that names the argument.
 PyTorch: `import rpo.torch` for rpo.torch.loss and rpo.torch.token_loss, differentiable torch functions (this module
 does not import torch).
 """
-from ._rpo import (GammaPOMargins, KTOResult, Loss, Result, TokensResult, __version__, aot, bco, evaluate_tokens,
-                   evaluate_weighted, gamma_po, gamma_po_gaps, kto, kto_reference_point, length_desensitized_logp,
-                   length_desensitized_logp_backward, losses, wpo_weights)
+from ._rpo import (GammaPOMargins, KTOResult, Loss, Result, TokensResult, __version__, aot, batch_methods, bco,
+                   evaluate_batch, evaluate_tokens, evaluate_weighted, gamma_po, gamma_po_gaps, kto, kto_reference_point,
+                   length_desensitized_logp, length_desensitized_logp_backward, losses, wpo_weights)
 
 __all__ = ["Loss", "Result", "losses", "__version__", "kto", "kto_reference_point", "KTOResult", "bco", "aot",
            "evaluate_weighted", "gamma_po_gaps", "gamma_po", "GammaPOMargins", "wpo_weights",
-           "length_desensitized_logp", "length_desensitized_logp_backward", "evaluate_tokens", "TokensResult"]
+           "length_desensitized_logp", "length_desensitized_logp_backward", "evaluate_tokens", "TokensResult",
+           "evaluate_batch", "batch_methods"]

@@ -9,7 +9,8 @@
 //               rpo.gamma_po_gaps, rpo.gamma_po, rpo.GammaPOMargins (rpo::gamma_po_gaps, rpo::evaluate_gamma_po,
 //               rpo::gamma_po_margins); rpo.wpo_weights, rpo.length_desensitized_logp,
 //               rpo.length_desensitized_logp_backward (rpo/token_weighting.hpp); rpo.evaluate_tokens,
-//               rpo.TokensResult (rpo::any_loss::evaluate_tokens, the fused pass). Re-exported by rpo/__init__.py.
+//               rpo.TokensResult (rpo::any_loss::evaluate_tokens, the fused pass); rpo.evaluate_batch, rpo.batch_methods
+//               (rpo/batch_spec.hpp: the batch methods by spec, as rpo-eval --batch). Re-exported by rpo/__init__.py.
 // Precision: float32 when the main input (logp, gaps, token_logp, grad_logp, logits) is float32, float64 otherwise;
 // the other arrays are converted to it. Every library error (std::invalid_argument, std::domain_error) is a ValueError
 // with the library's message; the binding's own checks (shapes, dtypes, what the library cannot see) are ValueErrors
@@ -22,6 +23,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -32,6 +34,7 @@
 #include "arrays.hpp"
 #include "result.hpp"
 #include "rpo/batch.hpp"
+#include "rpo/batch_spec.hpp"
 #include "rpo/batchwise.hpp"
 #include "rpo/config.hpp"
 #include "rpo/spec.hpp"
@@ -340,9 +343,95 @@ py::array ld_logp_backward_as(const py::handle& grad_logp_in, const py::handle& 
   return grad_token_logp;
 }
 
+// ---------------------------------------------------------------------------------------------------------------------
+// Batch specs: rpo.evaluate_batch (rpo/batch_spec.hpp's registry, as rpo-eval --batch)
+// ---------------------------------------------------------------------------------------------------------------------
+
+/// The keyword arguments of rpo.evaluate_batch as rpo::batch_fields in float64: each a number, a 1-D or a 2-D array of
+/// numbers (bool, int or float); None leaves the field out. The registry checks names, kinds and sizes.
+rpo::batch_fields batch_fields_of(const py::kwargs& kwargs, const std::string& who) {
+  rpo::batch_fields fields;
+  for (const auto& [key, value] : kwargs) {
+    if (value.is_none()) continue;
+    const std::string name = py::str(key);
+    const py::array any = as_array(value, who, name.c_str());
+    if (any.ndim() > 2)
+      fail(who, name + " must be a number, a 1-D or a 2-D array, but has shape " + shape_text(any));
+    const py::dtype dtype = any.dtype();
+    if (!dtype) fail(who, name + " has no dtype");
+    const char kind = dtype.kind();
+    if (kind != 'b' && kind != 'i' && kind != 'u' && kind != 'f' && any.size() != 0)
+      fail(who, name + " must hold numbers, but has dtype " + std::string(py::str(py::handle(dtype))));
+    const auto values = carray<double>::ensure(any);
+    if (!values) fail(who, name + " cannot be converted to float64");
+    rpo::batch_value v;
+    v.values.assign(values.data(), values.data() + values.size());
+    for (py::ssize_t d = 0; d < values.ndim(); ++d) v.shape.push_back(static_cast<std::size_t>(values.shape(d)));
+    fields.emplace(name, std::move(v));
+  }
+  return fields;
+}
+
+py::dict evaluate_batch(const std::string& spec, const py::kwargs& kwargs) {
+  const std::string who = "rpo.evaluate_batch";
+  std::optional<rpo::batch_loss> loss;
+  library([&] { loss.emplace(rpo::parse_batch_loss(spec)); }, false);
+  const rpo::batch_fields fields = batch_fields_of(kwargs, who);
+  rpo::batch_result r;
+  library([&] { r = loss->evaluate(fields); });
+  py::dict out;
+  out["loss"] = r.loss;
+  for (auto& [name, value] : r.outputs) {
+    std::vector<py::ssize_t> shape;
+    for (const std::size_t n : value.shape) shape.push_back(static_cast<py::ssize_t>(n));
+    auto a = zeros<double>(shape);
+    std::copy(value.values.begin(), value.values.end(), a.mutable_data());
+    out[py::str(name)] = std::move(a);
+  }
+  return out;
+}
+
+py::list batch_methods() {
+  py::list out;
+  for (const rpo::batch_method_info& info : rpo::registered_batch_methods()) {
+    py::dict d, parameters;
+    std::string spec;
+    for (const auto& p : info.parameters) {
+      parameters[py::str(p.name)] = py::make_tuple(p.default_value, p.description);
+      spec += (spec.empty() ? "" : ", ") + p.name + "=" + p.default_value;
+    }
+    d["name"] = info.name;
+    d["spec"] = info.name + "(" + spec + ")";
+    d["summary"] = info.summary;
+    d["fields"] = info.fields;
+    d["entry_point"] = info.entry_point;
+    d["parameters"] = parameters;
+    out.append(d);
+  }
+  return out;
+}
+
 }  // namespace
 
 void register_batchwise(py::module_& m) {
+  m.def("evaluate_batch", &evaluate_batch, py::arg("spec"),
+        R"doc(Evaluates one whole batch of a batch method named by its spec (rpo/batch_spec.hpp, the registry that
+rpo-eval --batch uses): kto, bco_unpaired, aot, gamma_po, wpo, ld_dpo, e.g.
+
+    rpo.evaluate_batch("kto(beta=0.1)", logp=..., ref_logp=..., desirable=..., z0=0.0)
+    rpo.evaluate_batch("wpo(loss=dpo(beta=0.1))", logp=..., ref_logp=..., group_weights=...)
+
+The keyword arguments are the batch's fields (docs/rpo_eval.md#batch; rpo.batch_methods() lists them): numbers,
+1-D arrays, or 2-D arrays for LD-DPO's token_logp, token_ref_logp and mask; None leaves a field out. Computes in
+float64. Returns a dict: "loss" (a float, the mean over the batch's items) and the method's outputs as numpy arrays:
+the per-item losses (response_loss, rank_loss, pair_loss or group_loss), grad_logp, grad_ref_logp, or for ld_dpo
+logp, ref_logp, grad_token_logp, grad_token_ref_logp. Raises ValueError for a bad spec, an unknown or missing field,
+a field of the wrong kind or size, or a bad value.)doc");
+  m.def("batch_methods", &batch_methods,
+        R"doc(Every batch method that rpo.evaluate_batch and rpo-eval --batch know: a list of dicts with name, spec
+(every parameter at its default), summary, fields, entry_point and parameters ({name: (default, description)}).)doc");
+
+
   py::class_<kto_result>(m, "KTOResult", "What rpo.kto returns.")
       .def_readonly("loss", &kto_result::loss, "The reduced loss (a Python float).")
       .def_readonly("response_loss", &kto_result::response_loss,

@@ -1,6 +1,6 @@
 """rpo's batch-level and token-level functions (python/src/batchwise.cpp): rpo.kto, rpo.kto_reference_point, rpo.aot,
 rpo.evaluate_weighted, rpo.gamma_po_gaps, rpo.gamma_po, rpo.GammaPOMargins, rpo.wpo_weights,
-rpo.length_desensitized_logp and its backward.
+rpo.length_desensitized_logp and its backward; rpo.evaluate_batch and rpo.batch_methods (the batch specs).
 
 Every value is checked against an independent implementation written here from LOSSES.md (§2.3 KTO, §1.10 AOT, §1.16
 WPO, §1.17 LD-DPO, §4.6 γ-PO) in numpy or PyTorch, never against a number rpo printed; the gradients against torch
@@ -643,6 +643,150 @@ class TestLengthDesensitized(unittest.TestCase):
             rpo.length_desensitized_logp_backward(np.zeros(2), mask, 0.5)
 
 
+class TestEvaluateBatch(unittest.TestCase):
+    """rpo.evaluate_batch (the batch specs of rpo/batch_spec.hpp, as rpo-eval --batch) against the functions of their
+    own (rpo.kto, rpo.bco, rpo.aot, rpo.gamma_po, rpo.GammaPOMargins, rpo.evaluate_weighted,
+    rpo.length_desensitized_logp), which the classes above check against independent references; and, with torch,
+    against torch_reference.py's batch methods."""
+
+    def same(self, got, expected, rtol=1e-13):
+        np.testing.assert_allclose(got, expected, rtol=rtol, atol=1e-15)
+
+    def test_kto_and_bco(self):
+        rng = np.random.default_rng(31)
+        logp, ref = unpaired_batch(rng, 7)
+        desirable = np.array([1, 0, 1, 1, 0, 0, 1], bool)
+        kl_logp, kl_ref = unpaired_batch(rng, 7)
+        z0 = rpo.kto_reference_point(kl_logp, kl_ref)
+        for spec, params in (("kto", {}), ("kto(beta=0.5, lambda_desirable=1.25, lambda_undesirable=0.5)",
+                                           {"beta": 0.5, "lambda_desirable": 1.25, "lambda_undesirable": 0.5})):
+            with self.subTest(spec=spec):
+                expected = rpo.kto(logp, ref, desirable, z0=z0, **params)
+                for r in (rpo.evaluate_batch(spec, logp=logp, ref_logp=ref, desirable=desirable, z0=z0),
+                          rpo.evaluate_batch(spec, logp=logp, ref_logp=ref, desirable=desirable, kl_logp=kl_logp,
+                                             kl_ref_logp=kl_ref)):
+                    self.assertEqual(r["loss"], expected.loss)
+                    for name in ("response_loss", "grad_logp", "grad_ref_logp"):
+                        self.same(r[name], getattr(expected, name))
+        weight = rng.uniform(0.0, 2.0, 7)
+        expected = rpo.bco(logp, ref, desirable, delta=0.3, weight=weight, beta=0.5)
+        r = rpo.evaluate_batch("bco_unpaired(beta=0.5)", logp=logp, ref_logp=ref, desirable=desirable.astype(int),
+                               delta=0.3, weight=weight)
+        self.assertEqual(r["loss"], expected.loss)
+        self.same(r["grad_logp"], expected.grad_logp)
+        self.same(r["response_loss"], expected.response_loss)
+
+    def test_aot_and_gamma_po(self):
+        rng = np.random.default_rng(32)
+        logp, ref, length = pair_batch(rng, 6)
+        for unpaired in (False, True):
+            expected = rpo.aot(logp, ref, beta=0.3, epsilon=0.1, unpaired=unpaired)
+            r = rpo.evaluate_batch(f"aot(beta=0.3, epsilon=0.1, unpaired={str(unpaired).lower()})", logp=logp,
+                                   ref_logp=ref)
+            self.assertEqual(r["loss"], expected.loss)
+            self.same(r["rank_loss"], expected.group_loss)
+            self.same(r["grad_logp"], expected.grad_logp)
+            self.same(r["grad_ref_logp"], expected.grad_ref_logp)
+        margins = rng.uniform(0.0, 0.2, 6)
+        expected = rpo.gamma_po(margins, logp, ref, beta=0.2)
+        r = rpo.evaluate_batch("gamma_po(beta=0.2)", logp=logp, ref_logp=ref, margins=margins)
+        self.assertEqual(r["loss"], expected.loss)
+        self.same(r["pair_loss"], expected.group_loss)
+        self.same(r["grad_logp"], expected.grad_logp)
+        # Without margins: rpo.GammaPOMargins of the batch's gaps, from an empty queue.
+        for simpo in (False, True):
+            beta = 2.5 if simpo else 0.2
+            optimiser = rpo.GammaPOMargins(beta=beta, gamma_beta_ratio=0.3, simpo=simpo, tau=4.0, iterations=9)
+            gaps = rpo.gamma_po_gaps(logp, ref, length, beta=beta, simpo=simpo)
+            computed = optimiser.compute(gaps)
+            expected = rpo.gamma_po(computed, logp, ref, length, beta=beta, gamma_beta_ratio=0.3, simpo=simpo)
+            spec = f"gamma_po(beta={beta}, gamma_beta_ratio=0.3, simpo={str(simpo).lower()}, tau=4, iterations=9)"
+            fields = {"logp": logp, ("length" if simpo else "ref_logp"): length if simpo else ref}
+            r = rpo.evaluate_batch(spec, **fields)
+            self.assertEqual(r["loss"], expected.loss)
+            self.same(r["grad_logp"], expected.grad_logp)
+
+    def test_wpo_and_ld_dpo(self):
+        rng = np.random.default_rng(33)
+        logp, ref, _ = pair_batch(rng, 5)
+        weights = rng.uniform(0.0, 3.0, 5)
+        expected = rpo.evaluate_weighted(rpo.Loss("cdpo(beta=0.3, epsilon=0.2)"), weights, logp, ref)
+        r = rpo.evaluate_batch("wpo(loss=cdpo(beta=0.3, epsilon=0.2))", logp=logp, ref_logp=ref,
+                               group_weights=weights)
+        self.assertEqual(r["loss"], expected.loss)
+        self.same(r["group_loss"], expected.group_loss)
+        self.same(r["grad_logp"], expected.grad_logp)
+        self.same(r["grad_ref_logp"], expected.grad_ref_logp)
+        # LD-DPO: the desensitised sequence log-probs, the loss on them, and the token chain rule.
+        token_logp = -rng.uniform(0.0, 5.0, (4, 8))
+        token_ref = token_logp + rng.normal(0.0, 1.0, (4, 8))
+        mask = np.zeros((4, 8), bool)
+        for i, (start, n) in enumerate([(1, 6), (1, 3), (0, 2), (2, 6)]):
+            mask[i, start:start + n] = True
+        alpha = 0.4
+        seq = rpo.length_desensitized_logp(token_logp, mask, alpha)
+        seq_ref = rpo.length_desensitized_logp(token_ref, mask, alpha)
+        expected = rpo.Loss("dpo(beta=0.2)").value_and_grad(seq, ref_logp=seq_ref)
+        r = rpo.evaluate_batch("ld_dpo(alpha=0.4, loss=dpo(beta=0.2))", token_logp=token_logp,
+                               token_ref_logp=token_ref, mask=mask)
+        self.assertEqual(r["loss"], expected.loss)
+        self.same(r["logp"], seq)
+        self.same(r["ref_logp"], seq_ref)
+        self.same(r["group_loss"], expected.group_loss)
+        self.same(r["grad_token_logp"],
+                  rpo.length_desensitized_logp_backward(expected.grad_logp, mask, alpha, tokens=8))
+        self.same(r["grad_token_ref_logp"],
+                  rpo.length_desensitized_logp_backward(expected.grad_ref_logp, mask, alpha, tokens=8))
+
+    @needs_torch
+    def test_against_torch_reference(self):
+        for case, spec in torch_reference.BATCH_CASES:
+            name, params = torch_reference.parse_batch_spec(spec)
+            rng = torch_reference.random.Random(f"test:{case}")
+            for index in range(torch_reference.BATCHES_PER_CASE):
+                with self.subTest(case=case, batch=index):
+                    fields = torch_reference._draw_batch(rng, name, params, index)
+                    loss, outputs = torch_reference.evaluate_batch_reference(spec, fields)
+                    r = rpo.evaluate_batch(spec, **fields)
+                    self.assertAlmostEqual(r["loss"], loss, delta=1e-10 * abs(loss) + 1e-13)
+                    for key, values in outputs.items():
+                        np.testing.assert_allclose(r[key], np.array(values), rtol=1e-9, atol=1e-12)
+
+    def test_batch_methods(self):
+        methods = {m["name"]: m for m in rpo.batch_methods()}
+        self.assertEqual(list(methods), ["kto", "bco_unpaired", "aot", "gamma_po", "wpo", "ld_dpo"])
+        self.assertEqual(methods["kto"]["spec"], "kto(beta=0.1, lambda_desirable=1, lambda_undesirable=1)")
+        self.assertEqual(methods["aot"]["parameters"]["unpaired"][0], "false")
+
+    def test_errors(self):
+        logp, ref = np.array([-3.0, -5.0]), np.array([-3.0, -5.0])
+        cases = [
+            (("ktoo",), {}, "unknown batch method \"ktoo\""),
+            (("dpo",), {}, "is a loss of one group"),
+            (("kto(beta=-1)",), {}, "beta must be"),
+            (("kto",), {"logp": logp, "ref_logp": ref, "desireable": [1, 0], "z0": 0.0},
+             "unknown field \"desireable\""),
+            (("kto",), {"logp": logp, "ref_logp": ref, "z0": 0.0}, "field \"desirable\" is missing"),
+            (("kto",), {"logp": logp, "ref_logp": ref, "desirable": [1, 2], "z0": 0.0},
+             "field \"desirable\" entry 1 must be 0 or 1, but got 2"),
+            (("kto",), {"logp": logp, "ref_logp": np.zeros(3), "desirable": [1, 0], "z0": 0.0},
+             "ref_logp has 3 entries"),
+            (("kto",), {"logp": logp, "ref_logp": ref, "desirable": [1, 0], "z0": [0.0]},
+             "field \"z0\" must be a number"),
+            (("kto",), {"logp": np.zeros((2, 2, 2)), "ref_logp": ref, "desirable": [1, 0], "z0": 0.0},
+             "must be a number, a 1-D or a 2-D array"),
+            (("kto",), {"logp": ["a", "b"], "ref_logp": ref, "desirable": [1, 0], "z0": 0.0}, "must hold numbers"),
+            (("kto",), {"logp": [np.nan, -1.0], "ref_logp": ref, "desirable": [1, 0], "z0": 0.0}, "logp[0]"),
+            (("wpo(loss=dpo)",), {"logp": logp, "ref_logp": ref, "group_weights": [1.0, 2.0]},
+             "group_weights has 2 entries but the batch has 1 groups"),
+        ]
+        for args, kwargs, message in cases:
+            with self.subTest(args=args, kwargs=list(kwargs)):
+                with self.assertRaises(ValueError) as caught:
+                    rpo.evaluate_batch(*args, **kwargs)
+                self.assertIn(message, str(caught.exception))
+
+
 class TestDocs(unittest.TestCase):
     def test_readme_example_runs(self):
         """python/README.md's example of these functions runs as written (it prints, so it asserts nothing else)."""
@@ -652,7 +796,8 @@ class TestDocs(unittest.TestCase):
 
     def test_every_function_has_a_docstring(self):
         for name in ("kto", "kto_reference_point", "bco", "aot", "evaluate_weighted", "gamma_po_gaps", "gamma_po",
-                     "wpo_weights", "length_desensitized_logp", "length_desensitized_logp_backward"):
+                     "wpo_weights", "length_desensitized_logp", "length_desensitized_logp_backward", "evaluate_batch",
+                     "batch_methods"):
             with self.subTest(name):
                 self.assertIn(name, rpo.__all__)
                 self.assertGreater(len(getattr(rpo, name).__doc__), 200)
