@@ -275,7 +275,8 @@ inline int integer(arguments& args, std::string_view key, int fallback, int low)
 
 /// Checks a parameter set's rule (the struct's check()), as a spec error naming the parameter.
 inline void check_parameters(arguments& args, parameter_error e) {
-  if (e) throw args.fail(std::string(e.name) + " " + e.rule + ", but got " + std::string(e.name) + " = " + format(e.value));
+  if (e)
+    throw args.fail(std::string(e.name) + " " + e.rule + ", but got " + std::string(e.name) + " = " + format(e.value));
 }
 
 struct built {
@@ -482,7 +483,8 @@ inline built build_ld_dpo(arguments& args) {
   b.fields.push_back(field("token_logp", k::matrix, true,
                            "S x T per-token log pi, one row per response: chosen, rejected, chosen, ..."));
   if (ref) b.fields.push_back(field("token_ref_logp", k::matrix, true, "S x T per-token log pi_ref, as token_logp"));
-  b.fields.push_back(field("mask", k::label_matrix, false, "S x T response mask (1: a response token); all 1 when left out"));
+  b.fields.push_back(
+      field("mask", k::label_matrix, false, "S x T response mask (1: a response token); all 1 when left out"));
   if (rewards) b.fields.push_back(field("reward", k::numbers, true, "S explicit rewards"));
   b.outputs = {"group_loss", "logp"};
   if (ref) b.outputs.emplace_back("ref_logp");

@@ -133,7 +133,9 @@ TEST_SUITE("batch_spec") {
     CHECK(contains(spec_message("aot(epsilon=0.5)"), "epsilon must be in [0, 0.5)"));
     CHECK(contains(spec_message("gamma_po(iterations=0)"), "iterations = 0 must be an integer >= 1"));
     CHECK(contains(spec_message("gamma_po(tau=-1)"), "tau must be"));
-    CHECK(contains(spec_message("wpo(loss=dpo(beta=0.1)"), "expected ')' to close the value"));
+    CHECK(contains(spec_message("wpo(loss=dpo(beta=0.1"),
+                   "expected ')' to close the value that starts at position 9"));
+    CHECK(contains(spec_message("wpo(loss=dpo(beta=0.1)"), "expected ',' or ')' at position 22"));
     CHECK(contains(spec_message("wpo(loss=dpo(beta=-1))"), "loss = \"dpo(beta=-1)\" is not a loss"));
     CHECK(contains(spec_message("ld_dpo"), "alpha must be given"));
     CHECK(contains(spec_message("ld_dpo(alpha=nan)"), "alpha must be in [0, 1]"));
