@@ -219,16 +219,17 @@ void list_batch_methods() {
   }
 }
 
-/// Reads every line, evaluates or checks it; returns the exit code. Throws usage_error for a bad line.
-int run(const options& o) {
-  const rpo::any_loss loss = [&] {
-    try {
-      return rpo::parse_loss(o.spec);
-    } catch (const rpo::spec_error& e) {
-      throw usage_error(e.what());
-    }
-  }();
+/// What one input line gives: its loss, its output line, and (with --check) its mismatches.
+struct line_outcome {
+  double loss = 0;
+  std::string output;
+  std::vector<std::string> mismatches;
+};
 
+/// The loop of both modes: reads --input line by line (blank lines skipped, each line a JSON object), hands each to
+/// `each(object, line_number)`, prints the mismatches, then the --check summary ("<spec>: <count> <items> checked")
+/// or writes the output all at once. Returns the exit code; throws usage_error for an unreadable input or a bad line.
+template <class Each> int run_lines(const options& o, const std::string& spec, const char* items, Each each) {
   std::ifstream file;
   if (o.input != "-") {
     file.open(o.input, std::ios::binary);
@@ -237,35 +238,47 @@ int run(const options& o) {
   std::istream& in = o.input == "-" ? std::cin : file;
 
   std::string output, text;
-  std::size_t line_number = 0, groups = 0, mismatch_count = 0;
+  std::size_t line_number = 0, count = 0, mismatch_count = 0;
   while (std::getline(in, text)) {
     ++line_number;
     if (text.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank lines are skipped
-    const json object = rpo_eval::parse_line(text, line_number);
-    const line_reader line(object, line_number);
-    const result r = rpo_eval::evaluate(loss, line);
-    ++groups;
-    if (o.check) {
-      for (const std::string& m : compare(r, line, line_number, o)) {
-        std::cout << m << "\n";
-        ++mismatch_count;
-      }
-    }
+    const line_outcome r = each(rpo_eval::parse_line(text, line_number), line_number);
+    ++count;
+    for (const std::string& m : r.mismatches) std::cout << m << "\n";
+    mismatch_count += r.mismatches.size();
     if (!std::isfinite(r.loss))
       throw std::runtime_error("line " + std::to_string(line_number) + ": the loss is not finite (" + number(r.loss) +
                                "); please report this input: finite inputs must give a finite loss");
-    output += "{\"loss\": " + number(r.loss) + ", \"grad_logp\": " + array(r.grad_logp) +
-              ", \"grad_ref_logp\": " + array(r.grad_ref_logp) + "}\n";
+    output += r.output;
   }
   if (in.bad()) throw usage_error("cannot read " + o.input);
 
   if (o.check) {
-    std::cout << "rpo-eval: " << loss.spec() << ": " << groups << " groups checked, " << mismatch_count
+    std::cout << "rpo-eval: " << spec << ": " << count << " " << items << " checked, " << mismatch_count
               << " mismatches (rtol " << o.rtol << ", atol " << o.atol << ")\n";
     if (mismatch_count != 0) return 1;
   }
   if (o.output) write_all(*o.output, output);
   return 0;
+}
+
+/// --loss: one group per line; returns the exit code. Throws usage_error for a bad spec or line.
+int run(const options& o) {
+  const rpo::any_loss loss = [&] {
+    try {
+      return rpo::parse_loss(o.spec);
+    } catch (const rpo::spec_error& e) {
+      throw usage_error(e.what());
+    }
+  }();
+  return run_lines(o, loss.spec(), "groups", [&](const json& object, std::size_t line_number) {
+    const line_reader line(object, line_number);
+    const result r = rpo_eval::evaluate(loss, line);
+    return line_outcome{r.loss,
+                        "{\"loss\": " + number(r.loss) + ", \"grad_logp\": " + array(r.grad_logp) +
+                            ", \"grad_ref_logp\": " + array(r.grad_ref_logp) + "}\n",
+                        o.check ? compare(r, line, line_number, o) : std::vector<std::string>{}};
+  });
 }
 
 /// A field's shape for messages: "a number", "[4]", "[2][3]".
@@ -274,6 +287,37 @@ std::string shape_text(const rpo::batch_value& v) {
   std::string out;
   for (const std::size_t n : v.shape) out += "[" + std::to_string(n) + "]";
   return out;
+}
+
+/// Every difference beyond atol + rtol·|expected| between a batch's result and the line's expected fields: "loss"
+/// (required), then each output field the line holds, entry by entry. An expected field of another shape is a
+/// usage_error.
+std::vector<std::string> compare_batch(const rpo::batch_result& r, const rpo_eval::batch_line& line,
+                                       std::size_t line_number, const rpo::batch_loss& loss, const options& o) {
+  std::vector<std::string> mismatches;
+  if (!line.loss) throw usage_error("line " + std::to_string(line_number) + ": --check needs the expected field \"loss\"");
+  add_mismatch(mismatches, line_number, o, "loss", r.loss, *line.loss);
+  for (const auto& [name, expected] : line.expected) {
+    for (const auto& [got_name, got] : r.outputs) {
+      if (got_name != name) continue;
+      if (got.shape != expected.shape)
+        throw usage_error("line " + std::to_string(line_number) + ": field \"" + name + "\" has shape " +
+                          shape_text(expected) + ", but " + loss.spec() + " computes shape " + shape_text(got));
+      for (std::size_t i = 0; i < got.values.size(); ++i) {
+        // name[i], or name[row][column] for a matrix (appended piece by piece: g++ 12 warns, wrongly, of an
+        // overlapping copy in "[" + std::string&&)
+        std::string what = name;
+        if (got.shape.size() == 2) {
+          what.append("[").append(std::to_string(i / got.shape[1])).append("][");
+          what.append(std::to_string(i % got.shape[1])).append("]");
+        } else {
+          what.append("[").append(std::to_string(i)).append("]");
+        }
+        add_mismatch(mismatches, line_number, o, what, got.values[i], expected.values[i]);
+      }
+    }
+  }
+  return mismatches;
 }
 
 /// --batch: one batch per line (rpo/batch_spec.hpp, tools/rpo_eval_batch.hpp); returns the exit code. Throws
@@ -286,67 +330,15 @@ int run_batch(const options& o) {
       throw usage_error(e.what());
     }
   }();
-
-  std::ifstream file;
-  if (o.input != "-") {
-    file.open(o.input, std::ios::binary);
-    if (!file) throw usage_error("cannot read " + o.input);
-  }
-  std::istream& in = o.input == "-" ? std::cin : file;
-
-  std::string output, text;
-  std::size_t line_number = 0, batches = 0, mismatch_count = 0;
-  while (std::getline(in, text)) {
-    ++line_number;
-    if (text.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank lines are skipped
-    const json object = rpo_eval::parse_line(text, line_number);
+  return run_lines(o, loss.spec(), "batches", [&](const json& object, std::size_t line_number) {
     const rpo_eval::batch_line line = rpo_eval::read_batch_line(object, line_number, loss);
     const rpo::batch_result r = rpo_eval::evaluate_batch(loss, line, line_number);
-    ++batches;
-    if (o.check) {
-      std::vector<std::string> mismatches;
-      if (!line.loss) throw usage_error("line " + std::to_string(line_number) + ": --check needs the expected field \"loss\"");
-      add_mismatch(mismatches, line_number, o, "loss", r.loss, *line.loss);
-      for (const auto& [name, expected] : line.expected) {
-        for (const auto& [got_name, got] : r.outputs) {
-          if (got_name != name) continue;
-          if (got.shape != expected.shape)
-            throw usage_error("line " + std::to_string(line_number) + ": field \"" + name + "\" has shape " +
-                              shape_text(expected) + ", but " + loss.spec() + " computes shape " + shape_text(got));
-          for (std::size_t i = 0; i < got.values.size(); ++i) {
-            // name[i], or name[row][column] for a matrix (appended piece by piece: g++ 12 warns, wrongly, of an
-            // overlapping copy in "[" + std::string&&)
-            std::string what = name;
-            if (got.shape.size() == 2) {
-              what.append("[").append(std::to_string(i / got.shape[1])).append("][");
-              what.append(std::to_string(i % got.shape[1])).append("]");
-            } else {
-              what.append("[").append(std::to_string(i)).append("]");
-            }
-            add_mismatch(mismatches, line_number, o, what, got.values[i], expected.values[i]);
-          }
-        }
-      }
-      for (const std::string& m : mismatches) std::cout << m << "\n";
-      mismatch_count += mismatches.size();
-    }
-    if (!std::isfinite(r.loss))
-      throw std::runtime_error("line " + std::to_string(line_number) + ": the loss is not finite (" + number(r.loss) +
-                               "); please report this input: finite inputs must give a finite loss");
-    output += "{\"loss\": " + number(r.loss);
+    std::string output = "{\"loss\": " + number(r.loss);
     for (const auto& [name, value] : r.outputs)
       output += ", \"" + name + "\": " + rpo_eval::batch_value_text(value, number);
-    output += "}\n";
-  }
-  if (in.bad()) throw usage_error("cannot read " + o.input);
-
-  if (o.check) {
-    std::cout << "rpo-eval: " << loss.spec() << ": " << batches << " batches checked, " << mismatch_count
-              << " mismatches (rtol " << o.rtol << ", atol " << o.atol << ")\n";
-    if (mismatch_count != 0) return 1;
-  }
-  if (o.output) write_all(*o.output, output);
-  return 0;
+    return line_outcome{r.loss, output + "}\n",
+                        o.check ? compare_batch(r, line, line_number, loss, o) : std::vector<std::string>{}};
+  });
 }
 
 }  // namespace
