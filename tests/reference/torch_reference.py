@@ -37,9 +37,15 @@ committed; use Debian's python3, which has torch):
 
     /usr/bin/python3 tests/reference/torch_reference.py [--out DIR]
 
+It also writes the batch methods' golden vectors (`rpo-eval --batch`; KTO, unpaired BCO, AOT, gamma-PO, WPO, LD-DPO,
+from LOSSES.md, in the section "Batch methods" below): tests/data/golden/batch_cases.tsv (`<case>\t<batch spec>`)
+and tests/data/golden/batch/<case>.jsonl, BATCHES_PER_CASE whole batches per case (the last one extreme), each line the
+method's input fields, "loss" (the mean over the batch's items) and its outputs (docs/rpo_eval.md#batch).
+
 As a module it offers `parse_spec`, `loss_and_grads` (one pair, or one group for the multi-response schemes),
 `batch_loss` (a differentiable torch loss over G pairs) and `group_loss` (the same over G ragged groups given by
-offsets), for the Python binding tests.
+offsets), and `parse_batch_spec` and `evaluate_batch_reference` (one whole batch of a batch method), for the Python
+binding tests.
 """
 import argparse
 import json
