@@ -89,6 +89,10 @@ struct batch_result {
   std::vector<std::pair<std::string, batch_value>> outputs;  ///< in the order of rpo::batch_loss::outputs()
 };
 
+namespace detail::batch_spec {
+class reader;
+}
+
 /// A batch method chosen at run time (rpo::parse_batch_loss). Cheap to copy (it shares its immutable state).
 /// @sa docs/rpo_eval.md#batch
 class batch_loss {
@@ -101,8 +105,6 @@ class batch_loss {
   const std::vector<batch_field_info>& fields() const noexcept { return state_->fields; }
   /// The names of the outputs evaluate() writes besides the loss, in order.
   const std::vector<std::string>& outputs() const noexcept { return state_->outputs; }
-  /// The fields it reads, for messages: "logp, ref_logp, desirable, z0 (optional), ...".
-  std::string field_names() const;
 
   /// Evaluates one batch in double: checks that every field is known and of its kind (a number, an array, a
   /// matrix; labels 0 or 1; integral offsets), that the required ones are there, then runs the library's entry
@@ -115,7 +117,7 @@ class batch_loss {
     std::string name, spec;
     std::vector<batch_field_info> fields;
     std::vector<std::string> outputs;
-    std::function<batch_result(const batch_fields&)> run;
+    std::function<batch_result(const detail::batch_spec::reader&)> run;  // on the checked fields
   };
   explicit batch_loss(std::shared_ptr<const state> s) noexcept : state_(std::move(s)) {}
   std::shared_ptr<const state> state_;
@@ -180,29 +182,22 @@ inline void check_kind(const batch_field_info& f, const batch_value& v) {
 /// The fields of one batch, checked against the loss's list; accessors by name.
 class reader {
  public:
-  reader(const std::vector<batch_field_info>& known, const batch_fields& in, const std::string& spec)
-      : in_(in) {
+  /// Checks `in` against `known`: every field known and of its kind, every required one there. `spec` names the
+  /// method in messages, which list its fields: "kto(...) reads logp, ref_logp, desirable, z0 (optional), ...".
+  reader(const std::vector<batch_field_info>& known, const batch_fields& in, const std::string& spec) : in_(in) {
+    std::string reads;
+    for (const auto& k : known) reads += (reads.empty() ? "" : ", ") + k.name + (k.required ? "" : " (optional)");
+    reads = " (" + spec + " reads " + reads + ")";
     for (const auto& [name, value] : in) {
       const batch_field_info* f = nullptr;
       for (const auto& k : known)
         if (k.name == name) f = &k;
-      if (f == nullptr) {
-        std::string names;
-        for (const auto& k : known) names += (names.empty() ? "" : ", ") + k.name;
-        throw std::invalid_argument("unknown field \"" + name + "\" (" + spec + " reads " + names + ")");
-      }
+      if (f == nullptr) throw std::invalid_argument("unknown field \"" + name + "\"" + reads);
       check_kind(*f, value);
     }
     for (const auto& k : known)
       if (k.required && in.find(k.name) == in.end())
-        throw std::invalid_argument("field \"" + k.name + "\" is missing (" + spec + " reads " +
-                                    field_list(known) + ")");
-  }
-
-  static std::string field_list(const std::vector<batch_field_info>& known) {
-    std::string out;
-    for (const auto& k : known) out += (out.empty() ? "" : ", ") + k.name + (k.required ? "" : " (optional)");
-    return out;
+        throw std::invalid_argument("field \"" + k.name + "\" is missing" + reads);
   }
 
   bool has(std::string_view name) const { return in_.find(name) != in_.end(); }
@@ -621,11 +616,9 @@ inline std::string method_names() {
 
 }  // namespace detail::batch_spec
 
-inline std::string batch_loss::field_names() const {
-  return detail::batch_spec::reader::field_list(state_->fields);
+inline batch_result batch_loss::evaluate(const batch_fields& in) const {
+  return state_->run(detail::batch_spec::reader(state_->fields, in, state_->spec));
 }
-
-inline batch_result batch_loss::evaluate(const batch_fields& in) const { return state_->run(in); }
 
 inline batch_loss parse_batch_loss(std::string_view spec) {
   namespace s = detail::spec;
@@ -640,10 +633,7 @@ inline batch_loss parse_batch_loss(std::string_view spec) {
     state->spec = std::move(built.spec);
     state->fields = std::move(built.fields);
     state->outputs = std::move(built.outputs);
-    const std::vector<batch_field_info> fields = state->fields;
-    state->run = [fields, spec_text = state->spec, run = std::move(built.run)](const batch_fields& in) {
-      return run(b::reader(fields, in, spec_text));
-    };
+    state->run = std::move(built.run);
     return batch_loss(std::move(state));
   }
   std::string hint;

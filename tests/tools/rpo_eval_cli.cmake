@@ -175,7 +175,7 @@ elseif(CASE STREQUAL "batch_malformed")
   set(good "{\"logp\": [-3, -5], \"ref_logp\": [-3, -5], \"desirable\": [1, 0], \"z0\": 0}")
   file(WRITE "${WORK}/in.jsonl" "${good}\n{\"logp\": [-3, -5], \"ref_logp\": [-3, -5], \"desireable\": [1, 0], \"z0\": 0}\n")
   run(2 "" --batch kto --input "${WORK}/in.jsonl" --output "${WORK}/out.jsonl")
-  expect("${ERR}" "line 2: unknown field \"desireable\" \\(kto\\(beta=0\\.1, lambda_desirable=1, lambda_undesirable=1\\) reads logp, ref_logp, desirable, z0, kl_logp, kl_ref_logp\\)")
+  expect("${ERR}" "line 2: unknown field \"desireable\" \\(kto\\(beta=0\\.1, lambda_desirable=1, lambda_undesirable=1\\) reads logp, ref_logp, desirable, z0 \\(optional\\), kl_logp \\(optional\\), kl_ref_logp \\(optional\\)\\)")
   expect_untouched("${WORK}/out.jsonl")
   # A missing field, labels other than 0 and 1, a reference point given twice or not at all.
   file(WRITE "${WORK}/in.jsonl" "{\"logp\": [-3, -5], \"ref_logp\": [-3, -5], \"z0\": 0}\n")
