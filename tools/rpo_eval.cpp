@@ -71,8 +71,8 @@ std::string array(const std::vector<double>& xs) {
 }
 
 /// Adds a message to `mismatches` when `value` differs from `expected` by more than atol + rtol·|expected|.
-void add_mismatch(std::vector<std::string>& mismatches, std::size_t line_number, const options& o, const std::string& what,
-             double value, double expected) {
+void add_mismatch(std::vector<std::string>& mismatches, std::size_t line_number, const options& o,
+                  const std::string& what, double value, double expected) {
   const double tolerance = o.atol + o.rtol * std::abs(expected);
   const double difference = std::abs(value - expected);
   if (difference <= tolerance) return;  // (false for NaN)
@@ -186,8 +186,8 @@ void list_markdown() {
 /// The batch methods (rpo/batch_spec.hpp) as a Markdown table: their batch spec with its defaults, the entry points
 /// they evaluate, why a loss of one group cannot express them, and their parameters, all from the batch registry.
 void list_batch_markdown() {
-  std::cout << "\nThe methods below need a whole batch, a weight from outside the group or the tokens, so a loss of one "
-               "group cannot\nexpress them (docs/methods.md#batchwise, docs/methods.md#ld_dpo). Each has a batch spec: "
+  std::cout << "\nThe methods below need a whole batch, a weight from outside the group or the tokens, so a loss "
+               "of one group cannot\nexpress them (docs/methods.md#batchwise, docs/methods.md#ld_dpo). Each has a batch spec: "
                "`rpo-eval --batch SPEC`\nevaluates one batch per line (docs/rpo_eval.md#batch), `rpo.evaluate_batch` "
                "one batch from Python.\n\n"
                "| name | source | batch spec, with its defaults | entry point | outside the per-group template: why | "
@@ -295,7 +295,8 @@ std::string shape_text(const rpo::batch_value& v) {
 std::vector<std::string> compare_batch(const rpo::batch_result& r, const rpo_eval::batch_line& line,
                                        std::size_t line_number, const rpo::batch_loss& loss, const options& o) {
   std::vector<std::string> mismatches;
-  if (!line.loss) throw usage_error("line " + std::to_string(line_number) + ": --check needs the expected field \"loss\"");
+  if (!line.loss)
+    throw usage_error("line " + std::to_string(line_number) + ": --check needs the expected field \"loss\"");
   add_mismatch(mismatches, line_number, o, "loss", r.loss, *line.loss);
   for (const auto& [name, expected] : line.expected) {
     for (const auto& [got_name, got] : r.outputs) {
@@ -345,26 +346,28 @@ int run_batch(const options& o) {
 
 int main(int argc, char** argv) {
   options o;
-  CLI::App app{"Evaluates a preference loss on JSON Lines groups, or checks expected values against rpo's.",
+  CLI::App app{"Evaluates a preference loss on JSON Lines groups (or batches), or checks expected values against "
+               "rpo's.",
                "rpo-eval"};
   app.add_option("--loss,-l", o.spec, "the loss spec, e.g. 'dpo(beta=0.1)' (see --list)")->type_name("SPEC");
   app.add_option("--batch,-b", o.batch,
                  "a batch method's spec, e.g. 'kto(beta=0.1)': one whole batch per line (see --list)")
       ->type_name("SPEC");
-  app.add_option("--input,-i", o.input, "JSON Lines input, one group per line ('-': standard input)")
+  app.add_option("--input,-i", o.input,
+                 "JSON Lines input, one group (with --batch: one batch) per line ('-': standard input)")
       ->type_name("FILE")
       ->capture_default_str();
   auto* output = app.add_option("--output,-o", o.output,
-                                "where to write one JSON line per group ('-': standard output, the default "
+                                "where to write one JSON line per input line ('-': standard output, the default "
                                 "without --check)")
                      ->type_name("FILE");
   app.add_flag("--check", o.check,
-               "compare with the expected \"loss\" (and \"grad_logp\", \"grad_ref_logp\" when present) of each line; "
-               "print every mismatch, exit 1 if any");
+               "compare with the expected \"loss\" (and \"grad_logp\", \"grad_ref_logp\", with --batch every output "
+               "field, when present) of each line; print every mismatch, exit 1 if any");
   app.add_option("--rtol", o.rtol, "relative tolerance of --check")->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--atol", o.atol, "absolute tolerance of --check")->check(CLI::NonNegativeNumber)->capture_default_str();
-  app.add_flag("--list", o.list, "print every loss with its parameters, defaults and composition");
-  app.add_flag("--markdown", o.markdown, "with --list: print the losses as the Markdown table of docs/catalogue.md");
+  app.add_flag("--list", o.list, "print every loss and batch method with its parameters and defaults");
+  app.add_flag("--markdown", o.markdown, "with --list: print the Markdown tables of docs/catalogue.md");
   app.set_version_flag("--version", std::string("rpo-eval ") + RPO_EVAL_VERSION);
   app.footer(
       "Exit codes: 0 success, 1 --check found mismatches, 2 bad usage, spec or input line.\n"
