@@ -156,14 +156,23 @@ TEST_SUITE("pair_block") {
     CHECK_MESSAGE(worst <= 2.0, "worst error " << worst << " ulp");
   }
 
-  TEST_CASE("the presets with a hard label and a logistic, focal or DiscoPOP distance take the block path") {
-    // Finite targets (RPO's distances to a reward gap, cDPO) and the squared and hinge distances keep the loop.
+  TEST_CASE("the squared and hinge distances and the group schemes keep the one-group loop") {
     using rpo::detail::evaluates_pair_blocks;
     CHECK(evaluates_pair_blocks<decltype(rpo::as_loss(rpo::dpo{})), double>);
     CHECK_FALSE(evaluates_pair_blocks<decltype(rpo::as_loss(rpo::ipo{})), double>);
-    CHECK_FALSE(evaluates_pair_blocks<decltype(rpo::as_loss(rpo::rpo_bwd{})), double>);
-    CHECK_FALSE(evaluates_pair_blocks<decltype(rpo::as_loss(rpo::cdpo{})), double>);
+    CHECK_FALSE(evaluates_pair_blocks<decltype(rpo::as_loss(rpo::rpo_sq{})), double>);
     CHECK_FALSE(evaluates_pair_blocks<decltype(rpo::as_loss(rpo::hinge{})), double>);
+    CHECK_FALSE(evaluates_pair_blocks<decltype(rpo::as_loss(rpo::rpo_sqloo{})), double>);
+  }
+
+  TEST_CASE("rpo::evaluate a block at a time equals the one-pair kernels: distances to a finite target") {
+    // Both regimes of B_softplus and of σ(a) − σ(b) (|a − b| below and above 1) occur at spread 1 and beyond.
+    check_preset_blocks(rpo::rpo_bwd{});
+    check_preset_blocks(rpo::rpo_fwd{});
+    check_preset_blocks(rpo::cdpo{});
+    check_preset_blocks(rpo::exo_pair{});
+    check_preset_blocks(rpo::dno{});
+    check_preset_blocks(rpo::rpo_bwd{.beta = 3, .eta = 0.2});
   }
 
   TEST_CASE("rpo::evaluate a block at a time equals the one-pair kernels: DPO and its reward models") {

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 
 #include "rpo/concepts.hpp"
@@ -25,6 +26,12 @@
 #include "rpo/sampling.hpp"
 
 namespace rpo::detail {
+
+/// The distances whose value and ∂D/∂a at a finite target b have a vector form in target_lanes.
+template <class D>
+inline constexpr bool has_target_lanes = std::is_same_v<D, distance::logistic> ||
+                                         std::is_same_v<D, distance::bernoulli_bwd_kl> ||
+                                         std::is_same_v<D, distance::bernoulli_fwd_kl>;
 
 /// The distances whose hard-label limit D(a‖+∞) has a vector form in hard_label_lanes.
 template <class D>
@@ -37,7 +44,8 @@ inline constexpr bool has_hard_label_lanes =
 template <class C, class T> inline constexpr bool evaluates_pair_blocks = false;
 template <class D, class R, class Tg, class T>
 inline constexpr bool evaluates_pair_blocks<loss<D, R, Tg, sampling::pair>, T> =
-    (std::is_same_v<T, float> || std::is_same_v<T, double>) && InfiniteTarget<Tg> && has_hard_label_lanes<D>;
+    (std::is_same_v<T, float> || std::is_same_v<T, double>) &&
+    (InfiniteTarget<Tg> ? has_hard_label_lanes<D> : has_target_lanes<D>);
 /// The kernels of rpo::extension::pairwise with a vector form in ratio_lanes.
 template <class K>
 inline constexpr bool has_ratio_lanes =
@@ -57,13 +65,14 @@ inline constexpr bool evaluates_pair_blocks<rpo::sum<A, B>, T> = evaluates_pair_
 template <class T> struct logistic_lanes {
   using V = simd<T>;
   using vec = typename V::vec;
+  vec x;               ///< the argument
   vec e;               ///< e^{−|x|} ∈ [0, 1]
   vec pos;             ///< σ(x)
   vec neg;             ///< σ(−x)
   vec softplus_minus;  ///< softplus(−x)
   vec softplus_plus;   ///< softplus(x)
 
-  explicit logistic_lanes(vec x) noexcept {
+  explicit logistic_lanes(vec arg) noexcept : x(arg) {
     const vec zero = V::splat(T(0)), one = V::splat(T(1));
     const auto positive = x >= zero;
     e = V::exp_gradual(positive ? -x : x);
@@ -75,6 +84,79 @@ template <class T> struct logistic_lanes {
     softplus_plus = (positive ? x : zero) + l;
   }
 };
+
+/// e^x − 1 − x on each lane, for |x| ≤ 1: Σ_{k≥2} x^k/k! to k = 20 (double; 11 float), truncation below 1e-18 (1e-8)
+/// relative (math.hpp's expm1mx sums the same series there).
+template <class T> typename simd<T>::vec expm1mx_lanes(typename simd<T>::vec x) noexcept {
+  using V = simd<T>;
+  constexpr int last = sizeof(T) == 4 ? 11 : 20;
+  // x²/2·(1 + x/3·(1 + x/4·(… (1 + x/last)))): the series nested, every coefficient 1/k exact to rounding.
+  const typename V::vec one = V::splat(T(1));
+  typename V::vec p = one;
+  for (int k = last; k >= 3; --k) p = one + p * x * V::splat(T(1) / T(k));
+  return p * (x * x) * V::splat(T(0.5));
+}
+
+/// log(1 + y) − y on each lane, for y ∈ (−1/2, 1]: −y²/(2 + y) + 2z³·Σ_k z^{2k}/(2k + 3) with z = y/(2 + y), |z| ≤ 1/3,
+/// to k = 16 (double; 7 float): math.hpp's log1pmx without its switch to log1p(y) − y above 1/2, every term exact in
+/// sign, no cancellation.
+template <class T> typename simd<T>::vec log1pmx_lanes(typename simd<T>::vec y) noexcept {
+  using V = simd<T>;
+  const typename V::vec two = V::splat(T(2)), z = y / (two + y), z2 = z * z;
+  constexpr int last = sizeof(T) == 4 ? 7 : 16;
+  typename V::vec series = V::splat(T(1) / T(2 * last + 3));
+  for (int k = last - 1; k >= 0; --k) series = series * z2 + V::splat(T(1) / T(2 * k + 3));
+  return -(y * y) / (two + y) + two * z * z2 * series;
+}
+
+/// σ(a) − σ(b) on each lane from the parts of a and b: math.hpp's sigmoid_difference, its three regimes selected.
+template <class T> typename simd<T>::vec sigmoid_difference_lanes(const logistic_lanes<T>& a, const logistic_lanes<T>& b) noexcept {
+  using V = simd<T>;
+  using vec = typename V::vec;
+  const vec zero = V::splat(T(0)), t = b.x - a.x;
+  const vec expm1_t = t + expm1mx_lanes<T>(t);  // for |t| ≤ 1
+  const vec near = -expm1_t * a.pos * b.neg;
+  const auto both_nonnegative = (a.x >= zero) & (b.x >= zero);
+  const vec far = both_nonnegative ? b.neg - a.neg : a.pos - b.pos;
+  const auto close = (t <= V::splat(T(1))) & (t >= V::splat(T(-1)));
+  return close ? near : far;
+}
+
+/// B_softplus(x, y) on each lane from the parts of x and y: math.hpp's bregman_softplus, its regimes selected.
+template <class T>
+typename simd<T>::vec bregman_softplus_lanes(const logistic_lanes<T>& px, const logistic_lanes<T>& py) noexcept {
+  using V = simd<T>;
+  using vec = typename V::vec;
+  const vec zero = V::splat(T(0)), one = V::splat(T(1));
+  const auto flip = py.x < zero;
+  const vec d = flip ? py.x - px.x : px.x - py.x;
+  const vec q = flip ? py.pos : py.neg;  // σ(−y) of the flipped y
+  const vec near = log1pmx_lanes<T>(q * (-d + expm1mx_lanes<T>(-d))) + q * expm1mx_lanes<T>(-d);
+  const vec far = flip ? px.softplus_plus - py.softplus_plus + q * d : px.softplus_minus - py.softplus_minus + q * d;
+  const vec size = d < zero ? -d : d;
+  return size < one ? near : (size == V::splat(std::numeric_limits<T>::infinity()) ? size : far);
+}
+
+/// D(a‖b) and ∂D/∂a on each lane of a and a finite b, for a distance in has_target_lanes: distance.hpp's formulas
+/// (∂D/∂b is not needed: sampling::pair reads ∂D/∂a only, b being a constant of the objective).
+template <class D, class T>
+void target_lanes(const D&, typename simd<T>::vec a, typename simd<T>::vec b, typename simd<T>::vec& value,
+                  typename simd<T>::vec& slope) noexcept {
+  using V = simd<T>;
+  const logistic_lanes<T> pa(a), pb(b);
+  if constexpr (std::is_same_v<D, rpo::distance::logistic>) {
+    value = pb.pos * pa.softplus_minus + pb.neg * pa.softplus_plus;
+    slope = sigmoid_difference_lanes(pa, pb);
+  } else if constexpr (std::is_same_v<D, rpo::distance::bernoulli_bwd_kl>) {
+    value = bregman_softplus_lanes(pa, pb);
+    slope = sigmoid_difference_lanes(pa, pb);
+  } else {
+    static_assert(std::is_same_v<D, rpo::distance::bernoulli_fwd_kl>, "target_lanes: no vector form for this distance");
+    value = bregman_softplus_lanes(pb, pa);
+    const typename V::vec curvature = pa.pos * pa.neg;  // distance.hpp's slope_times_gap: 0 where it underflows
+    slope = curvature == V::splat(T(0)) ? curvature : curvature * (a - b);
+  }
+}
 
 /// D(a‖+∞) and ∂D/∂a on each lane of a, for a distance in has_hard_label_lanes: distance.hpp's formulas.
 template <class D, class T>
@@ -204,6 +286,21 @@ template <class T> T scaled(T g, double scale) noexcept {
   return scale == 1 ? g : static_cast<T>(static_cast<double>(g) * scale);
 }
 
+/// D(gap[i]‖target[i]) and ∂D/∂a for a finite target, as hard_label_block (both arrays padded with 0).
+template <class D, class T>
+void target_block(const D& distance, T* gap, T* target, int n, T* value, T* slope) noexcept {
+  using V = simd<T>;
+  const int padded = (n + V::lanes - 1) / V::lanes * V::lanes;
+  std::fill(gap + n, gap + padded, T(0));
+  std::fill(target + n, target + padded, T(0));
+  for (int i = 0; i < padded; i += V::lanes) {
+    typename V::vec v, s;
+    target_lanes<D, T>(distance, V::load(gap + i), V::load(target + i), v, s);
+    V::store(value + i, v);
+    V::store(slope + i, s);
+  }
+}
+
 /// Copies a block's n gradients from `from` (in L1) to `to`, unless `to` is null: with streaming stores when `stream`
 /// (simd::stream_copy; simd::stream_fence must follow), with plain ones otherwise.
 template <class T> void put_block(T* to, const T* from, std::int64_t n, bool stream) noexcept {
@@ -224,6 +321,7 @@ double evaluate_pair_block(const loss<D, R, Tg, sampling::pair>& l, const T* log
                            T* group_loss, double scale = 1, bool stream = false) noexcept {
   constexpr int block = pair_block_size;
   alignas(64) T gap[block];
+  alignas(64) T target[block];  // b, for a finite target
   alignas(64) T value[block];
   alignas(64) T slope[block];
   // ∂r_π/∂logp and ∂r_π/∂ref_logp of the block's responses, the rejected one's negated: (E8) with sampling::pair's
@@ -242,12 +340,16 @@ double evaluate_pair_block(const loss<D, R, Tg, sampling::pair>& l, const T* log
       const T r0 = contains(Tg::inputs, input::reward) ? run.reward[2 * i] : T(0);
       const T r1 = contains(Tg::inputs, input::reward) ? run.reward[2 * i + 1] : T(0);
       gap[i] = sampling::detail::shifted_gap(l.target, chosen.value - rejected.value, r0, r1);
+      if constexpr (!InfiniteTarget<Tg>) target[i] = l.target.gap(r0, r1);
       d_logp[2 * i] = chosen.d_logp;
       d_logp[2 * i + 1] = -rejected.d_logp;
       d_ref_logp[2 * i] = chosen.d_ref_logp;
       d_ref_logp[2 * i + 1] = -rejected.d_ref_logp;
     }
-    hard_label_block(l.distance, gap, n, value, slope);
+    if constexpr (InfiniteTarget<Tg>)
+      hard_label_block(l.distance, gap, n, value, slope);
+    else
+      target_block(l.distance, gap, target, n, value, slope);
     // Into L1 first, then to the caller's buffer (put_block).
     const auto write = [&](T* to, const T* partial) {
       if (to == nullptr) return;
