@@ -1,16 +1,19 @@
 // rpo/detail/pair_block.hpp — pairs evaluated a block at a time, their distance on whole vectors (internal).
 //
 // Internal names: rpo::detail::evaluates_pair_blocks, rpo::detail::evaluate_pair_block, rpo::detail::hard_label_block,
-//                 rpo::detail::block_sum, rpo::detail::logistic_lanes, rpo::detail::hard_label_lanes,
-//                 rpo::detail::pair_block_size.
+//                 rpo::detail::target_block, rpo::detail::block_sum, rpo::detail::put_block, rpo::detail::scaled,
+//                 rpo::detail::logistic_lanes, rpo::detail::hard_label_lanes, rpo::detail::target_lanes,
+//                 rpo::detail::ratio_lanes, rpo::detail::pair_block_size.
 // Why: on a million pairs rpo::evaluate spent most of its time in the C library's scalar exp and log1p, called one
-// pair after the other. For an rpo::loss of sampling::pair with a hard label (b = +∞) and a distance whose limit
-// there has a vector form below (logistic and bernoulli_bwd_kl: softplus(−a); focal; discopop), the batch layer
-// takes the rewards and gaps of a block of pairs, evaluates the distance on whole vectors (rpo::detail::simd:
+// pair after the other. For the pair compositions listed by evaluates_pair_blocks (an rpo::loss of sampling::pair
+// with a hard label and the logistic, bwd-KL, focal or DiscoPOP distance, or a finite target and the logistic, bwd-
+// or fwd-KL one; an rpo::sum whose first term is one; rpo::extension::pairwise with a logistic kernel), the batch
+// layer takes the rewards and gaps of a block of pairs, evaluates the distance on whole vectors (rpo::detail::simd:
 // exp_gradual, log1p_unit) and applies the chain rule (E8). The formulas and their stable forms are those of
-// distance.hpp, lane by lane; the values differ from the one-pair kernels by a few ulp (a different exp and log1p),
-// and do not depend on where a pair sits in the batch (the last vector is padded, not evaluated another way) nor on
-// the number of threads. Every other composition keeps the one-group loop.  @sa docs/batch.md#pair_blocks
+// distance.hpp, math.hpp and extension.hpp, lane by lane, their regimes selected; the values differ from the one-pair
+// kernels by a few ulp (a different exp and log1p), and do not depend on where a pair sits in the batch (the last
+// vector is padded, not evaluated another way) nor on the number of threads. Every other composition keeps the
+// one-group loop.  @sa docs/batch.md#pair_blocks
 #pragma once
 
 #include <algorithm>
@@ -39,8 +42,9 @@ inline constexpr bool has_hard_label_lanes =
     std::is_same_v<D, distance::logistic> || std::is_same_v<D, distance::bernoulli_bwd_kl> ||
     std::is_same_v<D, distance::focal> || std::is_same_v<D, distance::discopop>;
 
-/// True for the compositions the batch layer evaluates a block of pairs at a time on T: an rpo::loss of
-/// sampling::pair with a hard-label target and a distance in has_hard_label_lanes, on float or double.
+/// True for the compositions the batch layer evaluates a block of pairs at a time on T (float or double): an rpo::loss
+/// of sampling::pair with a hard-label target and a distance in has_hard_label_lanes, or a finite target and one in
+/// has_target_lanes.
 template <class C, class T> inline constexpr bool evaluates_pair_blocks = false;
 template <class D, class R, class Tg, class T>
 inline constexpr bool evaluates_pair_blocks<loss<D, R, Tg, sampling::pair>, T> =
