@@ -114,7 +114,8 @@ template <class T> typename simd<T>::vec log1pmx_lanes(typename simd<T>::vec y) 
 }
 
 /// σ(a) − σ(b) on each lane from the parts of a and b: math.hpp's sigmoid_difference, its three regimes selected.
-template <class T> typename simd<T>::vec sigmoid_difference_lanes(const logistic_lanes<T>& a, const logistic_lanes<T>& b) noexcept {
+template <class T>
+typename simd<T>::vec sigmoid_difference_lanes(const logistic_lanes<T>& a, const logistic_lanes<T>& b) noexcept {
   using V = simd<T>;
   using vec = typename V::vec;
   const vec zero = V::splat(T(0)), t = b.x - a.x;
@@ -446,7 +447,8 @@ double evaluate_pair_block(const rpo::sum<A, B>& l, const T* logp, const T* ref_
       const group_ref<T> pair{logp + c, ref_logp == nullptr ? nullptr : ref_logp + c,
                               length == nullptr ? nullptr : length + c, reward == nullptr ? nullptr : reward + c, 2};
       T g2[2] = {}, r2[2] = {};
-      const T v2 = l.second.evaluate(pair, grad_logp != nullptr ? g2 : nullptr, grad_ref_logp != nullptr ? r2 : nullptr);
+      const T v2 =
+          l.second.evaluate(pair, grad_logp != nullptr ? g2 : nullptr, grad_ref_logp != nullptr ? r2 : nullptr);
       value[i] = w1 * first_value[i] + w2 * v2;
       for (int k = 0; k < 2; ++k) {
         if (grad_logp != nullptr) grad[2 * i + k] = scaled(w1 * first_grad[2 * i + k] + w2 * g2[k], scale);
