@@ -761,34 +761,31 @@ T evaluate_gamma_po(const gamma_po& l, const batch_input<T>& in, std::span<const
   double total = 0;
   constexpr std::size_t block = detail::pair_block_size;
   alignas(64) T x[block];
-  alignas(64) T value[block];
   alignas(64) T slope[block];
   detail::gamma_po_gap_partials<T> gaps[block];
   for (std::size_t begin = 0; begin < pairs; begin += static_cast<std::size_t>(detail::groups_per_chunk)) {
     const std::size_t end = std::min(pairs, begin + static_cast<std::size_t>(detail::groups_per_chunk));
-    double sum = 0;
+    T* const group_loss = out.group_loss.empty() ? nullptr : out.group_loss.data() + begin;
     // A block of pairs at a time, softplus(−x) and −σ(−x) on whole vectors: rpo::evaluate's kernel for rpo::dpo.
-    for (std::size_t start = begin; start < end; start += block) {
-      const std::size_t n = std::min(block, end - start);
-      for (std::size_t k = 0; k < n; ++k) {
+    const auto block_of = [&](std::int64_t from, int n, T* value) {
+      const std::size_t start = begin + static_cast<std::size_t>(from), count = static_cast<std::size_t>(n);
+      for (std::size_t k = 0; k < count; ++k) {
         const std::size_t i = start + k;
         gaps[k] = detail::gamma_po_gap(l, in.logp.data(), in.ref_logp.data(), in.length.data(), 2 * i, 2 * i + 1);
         x[k] = l.simpo ? gaps[k].gap - margins[i] : gaps[k].gap - (margins[i] - gamma_0);
       }
-      detail::hard_label_block(distance::logistic{}, x, static_cast<int>(n), value, slope);
-      for (std::size_t k = 0; k < n; ++k) {
-        const std::size_t i = start + k, c = 2 * i, r = 2 * i + 1;
+      detail::hard_label_block(distance::logistic{}, x, n, value, slope);
+      for (std::size_t k = 0; k < count; ++k) {
+        const std::size_t c = 2 * (start + k), r = c + 1;
         const auto& g = gaps[k];
         const T d = slope[k];  // ∂L/∂r_c = d, ∂L/∂r_r = −d
-        if (!out.group_loss.empty()) out.group_loss[i] = value[k];
         put(out.grad_logp, c, scaled(d * g.d_chosen));
         put(out.grad_logp, r, scaled(-d * g.d_rejected));
         put(out.grad_ref_logp, c, scaled(d * g.d_ref_chosen));
         put(out.grad_ref_logp, r, scaled(-d * g.d_ref_rejected));
       }
-      sum += detail::block_sum(value, static_cast<int>(n));
-    }
-    total += sum;
+    };
+    total += detail::over_blocks(static_cast<std::int64_t>(end - begin), group_loss, false, block_of);
   }
   return static_cast<T>(total * scale);
 }

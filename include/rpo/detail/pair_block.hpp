@@ -2,6 +2,7 @@
 //
 // Internal names: rpo::detail::evaluates_pair_blocks, rpo::detail::evaluate_pair_block, rpo::detail::hard_label_block,
 //                 rpo::detail::target_block, rpo::detail::block_sum, rpo::detail::put_block, rpo::detail::scaled,
+//                 rpo::detail::over_blocks, rpo::detail::each_vector, rpo::detail::advance,
 //                 rpo::detail::logistic_lanes, rpo::detail::hard_label_lanes, rpo::detail::target_lanes,
 //                 rpo::detail::ratio_lanes, rpo::detail::pair_block_size.
 // Why: on a million pairs rpo::evaluate spent most of its time in the C library's scalar exp and log1p, called one
@@ -250,6 +251,20 @@ void ratio_lanes(const K& k, typename simd<T>::vec lc, typename simd<T>::vec lr,
 /// The pairs a block holds: a multiple of every vector width, and a few KiB of stack per array.
 inline constexpr int pair_block_size = 256;
 
+/// Sets the entries of each input array from n to the end of the last vector to 0, then calls at(i) for the start i of
+/// every vector: the one padding rule of the blocks, so that a pair's lanes never depend on where the block ends (the
+/// arrays hold pair_block_size entries; the padding's results are not read).
+template <class T, class F, class... Inputs> void each_vector(int n, F&& at, Inputs*... inputs) noexcept {
+  using V = simd<T>;
+  static_assert(pair_block_size % V::lanes == 0);
+  const int padded = (n + V::lanes - 1) / V::lanes * V::lanes;
+  (std::fill(inputs + n, inputs + padded, T(0)), ...);
+  for (int i = 0; i < padded; i += V::lanes) at(i);
+}
+
+/// A null pointer, or p + k: a field the loss may not read, moved to a later response.
+template <class T> const T* advance(const T* p, std::int64_t k) noexcept { return p == nullptr ? nullptr : p + k; }
+
 /// D(gap[i]‖+∞) into value[i] and ∂D/∂a into slope[i] for i < n ≤ pair_block_size, a vector at a time; the arrays
 /// hold pair_block_size entries, and gap's entries from n to the end of the last vector are set to 0 (padding, whose
 /// results are not read). What rpo::evaluate_gamma_po shares with the pair blocks (distance::logistic).
@@ -257,15 +272,15 @@ inline constexpr int pair_block_size = 256;
 template <class D, class T> void hard_label_block(const D& distance, T* gap, int n, T* value, T* slope) noexcept {
   if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
     using V = simd<T>;
-    static_assert(pair_block_size % V::lanes == 0);
-    const int padded = (n + V::lanes - 1) / V::lanes * V::lanes;
-    std::fill(gap + n, gap + padded, T(0));
-    for (int i = 0; i < padded; i += V::lanes) {
-      typename V::vec v, s;
-      hard_label_lanes<D, T>(distance, V::load(gap + i), v, s);
-      V::store(value + i, v);
-      V::store(slope + i, s);
-    }
+    each_vector<T>(
+        n,
+        [&](int i) {
+          typename V::vec v, s;
+          hard_label_lanes<D, T>(distance, V::load(gap + i), v, s);
+          V::store(value + i, v);
+          V::store(slope + i, s);
+        },
+        gap);
   } else {
     for (int i = 0; i < n; ++i) {
       const gap_grad<T> d = distance.value_and_grad(gap[i], infinite_target);
@@ -295,25 +310,45 @@ template <class T> T scaled(T g, double scale) noexcept {
 template <class D, class T>
 void target_block(const D& distance, T* gap, T* target, int n, T* value, T* slope) noexcept {
   using V = simd<T>;
-  const int padded = (n + V::lanes - 1) / V::lanes * V::lanes;
-  std::fill(gap + n, gap + padded, T(0));
-  std::fill(target + n, target + padded, T(0));
-  for (int i = 0; i < padded; i += V::lanes) {
-    typename V::vec v, s;
-    target_lanes<D, T>(distance, V::load(gap + i), V::load(target + i), v, s);
-    V::store(value + i, v);
-    V::store(slope + i, s);
-  }
+  each_vector<T>(
+      n,
+      [&](int i) {
+        typename V::vec v, s;
+        target_lanes<D, T>(distance, V::load(gap + i), V::load(target + i), v, s);
+        V::store(value + i, v);
+        V::store(slope + i, s);
+      },
+      gap, target);
 }
 
-/// Copies a block's n gradients from `from` (in L1) to `to`, unless `to` is null: with streaming stores when `stream`
-/// (simd::stream_copy; simd::stream_fence must follow), with plain ones otherwise.
-template <class T> void put_block(T* to, const T* from, std::int64_t n, bool stream) noexcept {
+/// Copies a block's n gradients from `from` (in L1) to to[at, at + n), unless `to` is null: with streaming stores when
+/// `stream` (simd::stream_copy; simd::stream_fence must follow), with plain ones otherwise.
+template <class T> void put_block(T* to, std::int64_t at, const T* from, std::int64_t n, bool stream) noexcept {
   if (to == nullptr) return;
   if (stream)
-    simd<T>::stream_copy(to, from, n);
+    simd<T>::stream_copy(to + at, from, n);
   else
-    std::copy(from, from + n, to);
+    std::copy(from, from + n, to + at);
+}
+
+/// The loop every evaluator below shares: for each block of at most pair_block_size pairs from `start` (n of them),
+/// body(start, n, value) writes the block's losses into value[0, n) and its gradients; the losses then go to
+/// group_loss[start, start + n) (where not null) and into the sum, in double, block by block (block_sum). The streaming
+/// stores of the gradients (put_block) are fenced once at the end. rpo::evaluate_gamma_po sums through it too, so that
+/// equal margins give rpo::dpo's reduced loss to the last bit (also on dual numbers, which never stream).
+template <class T, class Body>
+double over_blocks(std::int64_t count, T* group_loss, bool stream, Body&& body) noexcept {
+  alignas(64) T value[pair_block_size];
+  double sum = 0;
+  for (std::int64_t start = 0; start < count; start += pair_block_size) {
+    const int n = static_cast<int>(std::min<std::int64_t>(pair_block_size, count - start));
+    body(start, n, value);
+    if (group_loss != nullptr) std::copy(value, value + n, group_loss + start);
+    sum += block_sum(value, n);
+  }
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>)
+    if (stream) simd<T>::stream_fence();
+  return sum;
 }
 
 /// The pairs [0, count) of the arrays (pair i: responses 2i chosen and 2i + 1 rejected; `ref_logp`, `length`, `reward`
@@ -327,19 +362,16 @@ double evaluate_pair_block(const loss<D, R, Tg, sampling::pair>& l, const T* log
   constexpr int block = pair_block_size;
   alignas(64) T gap[block];
   alignas(64) T target[block];  // b, for a finite target
-  alignas(64) T value[block];
   alignas(64) T slope[block];
   // ∂r_π/∂logp and ∂r_π/∂ref_logp of the block's responses, the rejected one's negated: (E8) with sampling::pair's
   // ∂loss/∂r_π(y₀) = ∂D/∂a = −∂loss/∂r_π(y₁) is then slope[i]·partial[j] for response j of pair i = j/2.
   alignas(64) T d_logp[2 * block];
   alignas(64) T d_ref_logp[2 * block];
   alignas(64) T grad[2 * block];
-  double sum = 0;
-  for (std::int64_t start = 0; start < count; start += block) {
-    const int n = static_cast<int>(std::min<std::int64_t>(block, count - start));
+  return over_blocks(count, group_loss, stream, [&](std::int64_t start, int n, T* value) {
     const std::int64_t first = 2 * start;
-    const auto at = [&](const T* p) { return p == nullptr ? nullptr : p + first; };
-    const group_ref<T> run{logp + first, at(ref_logp), at(length), at(reward), 2 * static_cast<std::int64_t>(n)};
+    const group_ref<T> run{logp + first, advance(ref_logp, first), advance(length, first), advance(reward, first),
+                           2 * static_cast<std::int64_t>(n)};
     for (int i = 0; i < n; ++i) {
       const reward_grad<T> chosen = reward_at(l.reward, run, 2 * i), rejected = reward_at(l.reward, run, 2 * i + 1);
       const T r0 = contains(Tg::inputs, input::reward) ? run.reward[2 * i] : T(0);
@@ -359,15 +391,11 @@ double evaluate_pair_block(const loss<D, R, Tg, sampling::pair>& l, const T* log
     const auto write = [&](T* to, const T* partial) {
       if (to == nullptr) return;
       for (int j = 0; j < 2 * n; ++j) grad[j] = scaled(slope[j / 2] * partial[j], scale);
-      put_block(to + first, grad, 2 * n, stream);
+      put_block(to, first, grad, 2 * n, stream);
     };
     write(grad_logp, d_logp);
     write(grad_ref_logp, d_ref_logp);
-    if (group_loss != nullptr) std::copy(value, value + n, group_loss + start);
-    sum += block_sum(value, n);
-  }
-  if (stream) simd<T>::stream_fence();
-  return sum;
+  });
 }
 
 /// The same for rpo::extension::pairwise<K> with a kernel in has_ratio_lanes: ℓ = logp − ref_logp per response, the
@@ -380,44 +408,37 @@ double evaluate_pair_block(const extension::pairwise<K>& l, const T* logp, const
   constexpr int block = pair_block_size;
   alignas(64) T chosen[block];
   alignas(64) T rejected[block];
-  alignas(64) T value[block];
   alignas(64) T d_chosen[block];
   alignas(64) T d_rejected[block];
   alignas(64) T grad[2 * block];
-  double sum = 0;
-  for (std::int64_t start = 0; start < count; start += block) {
-    const int n = static_cast<int>(std::min<std::int64_t>(block, count - start));
+  return over_blocks(count, group_loss, stream, [&](std::int64_t start, int n, T* value) {
     const std::int64_t first = 2 * start;
     for (int i = 0; i < n; ++i) {
       const std::int64_t c = first + 2 * i;
       chosen[i] = logp[c] - ref_logp[c];
       rejected[i] = logp[c + 1] - ref_logp[c + 1];
     }
-    const int padded = (n + V::lanes - 1) / V::lanes * V::lanes;
-    std::fill(chosen + n, chosen + padded, T(0));
-    std::fill(rejected + n, rejected + padded, T(0));
-    for (int i = 0; i < padded; i += V::lanes) {
-      typename V::vec v, dc, dr;
-      ratio_lanes<K, T>(l.kernel, V::load(chosen + i), V::load(rejected + i), v, dc, dr);
-      V::store(value + i, v);
-      V::store(d_chosen + i, dc);
-      V::store(d_rejected + i, dr);
-    }
+    each_vector<T>(
+        n,
+        [&](int i) {
+          typename V::vec v, dc, dr;
+          ratio_lanes<K, T>(l.kernel, V::load(chosen + i), V::load(rejected + i), v, dc, dr);
+          V::store(value + i, v);
+          V::store(d_chosen + i, dc);
+          V::store(d_rejected + i, dr);
+        },
+        chosen, rejected);
     const auto write = [&](T* to, T sign) {
       if (to == nullptr) return;
       for (int i = 0; i < n; ++i) {
         grad[2 * i] = scaled(sign * d_chosen[i], scale);
         grad[2 * i + 1] = scaled(sign * d_rejected[i], scale);
       }
-      put_block(to + first, grad, 2 * n, stream);
+      put_block(to, first, grad, 2 * n, stream);
     };
     write(grad_logp, T(1));
     write(grad_ref_logp, T(-1));
-    if (group_loss != nullptr) std::copy(value, value + n, group_loss + start);
-    sum += block_sum(value, n);
-  }
-  if (stream) V::stream_fence();
-  return sum;
+  });
 }
 
 /// The same for rpo::sum<A, B> whose first term evaluates pair blocks: that term a block at a time, the second one pair
@@ -427,25 +448,20 @@ double evaluate_pair_block(const rpo::sum<A, B>& l, const T* logp, const T* ref_
                            const T* reward, std::int64_t count, T* grad_logp, T* grad_ref_logp, T* group_loss,
                            double scale = 1, bool stream = false) noexcept {
   constexpr int block = pair_block_size;
-  alignas(64) T value[block];
   alignas(64) T first_value[block];
   alignas(64) T first_grad[2 * block];
   alignas(64) T first_ref[2 * block];
   alignas(64) T grad[2 * block];
   alignas(64) T grad_ref[2 * block];
   const T w1 = T(l.first_weight), w2 = T(l.second_weight);
-  double sum = 0;
-  for (std::int64_t start = 0; start < count; start += block) {
-    const int n = static_cast<int>(std::min<std::int64_t>(block, count - start));
+  return over_blocks(count, group_loss, stream, [&](std::int64_t start, int n, T* value) {
     const std::int64_t first = 2 * start;
-    const auto at = [&](const T* p) { return p == nullptr ? nullptr : p + first; };
-    evaluate_pair_block(l.first, logp + first, at(ref_logp), at(length), at(reward), n,
-                        grad_logp != nullptr ? first_grad : nullptr, grad_ref_logp != nullptr ? first_ref : nullptr,
-                        first_value);
+    evaluate_pair_block(l.first, logp + first, advance(ref_logp, first), advance(length, first),
+                        advance(reward, first), n, grad_logp != nullptr ? first_grad : nullptr,
+                        grad_ref_logp != nullptr ? first_ref : nullptr, first_value);
     for (int i = 0; i < n; ++i) {
       const std::int64_t c = first + 2 * i;
-      const group_ref<T> pair{logp + c, ref_logp == nullptr ? nullptr : ref_logp + c,
-                              length == nullptr ? nullptr : length + c, reward == nullptr ? nullptr : reward + c, 2};
+      const group_ref<T> pair{logp + c, advance(ref_logp, c), advance(length, c), advance(reward, c), 2};
       T g2[2] = {}, r2[2] = {};
       const T v2 =
           l.second.evaluate(pair, grad_logp != nullptr ? g2 : nullptr, grad_ref_logp != nullptr ? r2 : nullptr);
@@ -455,13 +471,9 @@ double evaluate_pair_block(const rpo::sum<A, B>& l, const T* logp, const T* ref_
         if (grad_ref_logp != nullptr) grad_ref[2 * i + k] = scaled(w1 * first_ref[2 * i + k] + w2 * r2[k], scale);
       }
     }
-    put_block(grad_logp == nullptr ? nullptr : grad_logp + first, grad, 2 * n, stream);
-    put_block(grad_ref_logp == nullptr ? nullptr : grad_ref_logp + first, grad_ref, 2 * n, stream);
-    if (group_loss != nullptr) std::copy(value, value + n, group_loss + start);
-    sum += block_sum(value, n);
-  }
-  if (stream) simd<T>::stream_fence();
-  return sum;
+    put_block(grad_logp, first, grad, 2 * n, stream);
+    put_block(grad_ref_logp, first, grad_ref, 2 * n, stream);
+  });
 }
 
 }  // namespace rpo::detail
