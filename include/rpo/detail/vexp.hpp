@@ -157,11 +157,7 @@ template <class T> struct simd {
     constexpr T lowest = sizeof(T) == 4 ? T(-103.98f) : T(-745.2);  // e^lowest rounds to 0
     vec xc = x < splat(lowest) ? splat(lowest) : x;
     xc = xc > splat(bits::hi) ? splat(bits::hi) : xc;
-    const vec shifter = splat(bits::shifter);
-    const vec t = xc * splat(static_cast<T>(1.44269504088896340736)) + shifter;
-    const vec n = t - shifter;
-    const vec r = (xc - n * splat(bits::ln2_hi)) - n * splat(bits::ln2_lo);
-    const ivec k = std::bit_cast<ivec>(t) - std::bit_cast<ivec>(shifter);
+    const auto [r, k] = reduce(xc);
     const ivec half = k >> 1;  // k = half + (k − half), both within the normal exponents for k ≥ −1076
     const vec y = (exp_polynomial(r) * std::bit_cast<vec>((half + bits::bias) << bits::mantissa)) *
                   std::bit_cast<vec>((k - half + bits::bias) << bits::mantissa);
@@ -188,15 +184,25 @@ template <class T> struct simd {
     // Clamp first (NaN passes through the comparisons unchanged and propagates).
     vec xc = x < lo ? lo : x;
     if constexpr (clamp_hi) xc = xc > splat(bits::hi) ? splat(bits::hi) : xc;
-    const vec shifter = splat(bits::shifter);
-    const vec t = xc * splat(static_cast<T>(1.44269504088896340736)) + shifter;  // n in t's low mantissa bits
-    const vec n = t - shifter;
-    const vec r = (xc - n * splat(bits::ln2_hi)) - n * splat(bits::ln2_lo);
+    const auto [r, k] = reduce(xc);
     const vec p = exp_polynomial(r);
-    const ivec k = std::bit_cast<ivec>(t) - std::bit_cast<ivec>(shifter);  // n as an integer
     const vec scale = std::bit_cast<vec>((k + bits::bias) << bits::mantissa);
     const vec y = p * scale;
     return x < lo ? splat(T(0)) : y;
+  }
+
+  /// x = n·ln2 + r with n = round(x·log₂e) (through the shifter) and |r| ≤ ln2/2, r in two parts (Cody and Waite):
+  /// the reduction of exp_core and exp_gradual, for x already clamped to their range.
+  struct reduced {
+    vec r;    ///< x − n·ln2
+    ivec k;   ///< n as an integer
+  };
+  static reduced reduce(vec xc) noexcept {
+    const vec shifter = splat(bits::shifter);
+    const vec t = xc * splat(static_cast<T>(1.44269504088896340736)) + shifter;  // n in t's low mantissa bits
+    const vec n = t - shifter;
+    return {(xc - n * splat(bits::ln2_hi)) - n * splat(bits::ln2_lo),
+            std::bit_cast<ivec>(t) - std::bit_cast<ivec>(shifter)};
   }
 
   /// e^r for |r| ≤ ln2/2 (see the header comment).
