@@ -262,15 +262,18 @@ template <class Each> int run_lines(const options& o, const std::string& spec, c
   return 0;
 }
 
+/// parse()'s result, its rpo::spec_error rethrown as a usage_error (exit code 2).
+template <class Parse> auto parsed_or_usage_error(Parse&& parse) {
+  try {
+    return parse();
+  } catch (const rpo::spec_error& e) {
+    throw usage_error(e.what());
+  }
+}
+
 /// --loss: one group per line; returns the exit code. Throws usage_error for a bad spec or line.
 int run(const options& o) {
-  const rpo::any_loss loss = [&] {
-    try {
-      return rpo::parse_loss(o.spec);
-    } catch (const rpo::spec_error& e) {
-      throw usage_error(e.what());
-    }
-  }();
+  const rpo::any_loss loss = parsed_or_usage_error([&] { return rpo::parse_loss(o.spec); });
   return run_lines(o, loss.spec(), "groups", [&](const json& object, std::size_t line_number) {
     const line_reader line(object, line_number);
     const result r = rpo_eval::evaluate(loss, line);
@@ -324,13 +327,7 @@ std::vector<std::string> compare_batch(const rpo::batch_result& r, const rpo_eva
 /// --batch: one batch per line (rpo/batch_spec.hpp, tools/rpo_eval_batch.hpp); returns the exit code. Throws
 /// usage_error for a bad spec or line.
 int run_batch(const options& o) {
-  const rpo::batch_loss loss = [&] {
-    try {
-      return rpo::parse_batch_loss(o.batch);
-    } catch (const rpo::spec_error& e) {
-      throw usage_error(e.what());
-    }
-  }();
+  const rpo::batch_loss loss = parsed_or_usage_error([&] { return rpo::parse_batch_loss(o.batch); });
   return run_lines(o, loss.spec(), "batches", [&](const json& object, std::size_t line_number) {
     const rpo_eval::batch_line line = rpo_eval::read_batch_line(object, line_number, loss);
     const rpo::batch_result r = rpo_eval::evaluate_batch(loss, line, line_number);
