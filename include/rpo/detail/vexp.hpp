@@ -1,8 +1,8 @@
-// rpo/detail/vexp.hpp — a vectorised exponential (and log1p on [0, 1]) for the token kernels of rpo/token.hpp and the
-// pair kernels of rpo/detail/pair_block.hpp (internal).
+// rpo/detail/vexp.hpp — a vectorised exponential (and log1p on [−1/2, 1], log) for the token kernels of rpo/token.hpp
+// and the pair kernels of rpo/detail/pair_block.hpp (internal).
 //
 // Internal names: rpo::detail::simd<T> (a native-width vector of float or double: load, store, streaming store,
-// splat, select, max, horizontal sum) and rpo::detail::simd<T>::exp, exp_gradual, log1p_unit.
+// splat, select, max, horizontal sum) and rpo::detail::simd<T>::exp, exp_gradual, log1p_unit, log.
 // Why our own: the fused log-softmax pass evaluates two exponentials per logit, and on a CPU with AVX-512 or AVX2
 // that, not memory, is what limits it; std::exp is scalar and Eigen's generic .exp() reaches about half of the
 // bandwidth floor. The core needs nothing but the standard library (DESIGN.md), so this uses GCC/Clang vector
@@ -21,6 +21,7 @@
 
 #include <bit>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -48,6 +49,32 @@ inline constexpr int simd_bytes = 16;
 #endif
 
 template <class T> struct simd;
+
+/// 1/k for k < N, rounded to T at compile time (entry 0 is 0): the coefficients of the series below, read from memory
+/// instead of divided at run time in each unrolled step.
+template <class T, std::size_t N> struct reciprocal_table {
+  T value[N] = {};
+  constexpr reciprocal_table() noexcept {
+    for (std::size_t k = 1; k < N; ++k) value[k] = T(1) / T(k);
+  }
+};
+template <class T, std::size_t N> inline constexpr reciprocal_table<T, N> reciprocals{};
+
+// The lane functions (here, rpo/detail/lane_math.hpp, rpo/detail/reward_lanes.hpp, rpo/detail/pair_block.hpp) are
+// forced inline: each caller reads a few of the values one computes (σ(x) but not softplus(x), say), and only inlined
+// do the others cost nothing.
+#if defined(__GNUC__) || defined(__clang__)
+#  define RPO_DETAIL_LANES __attribute__((always_inline)) inline
+#else
+#  define RPO_DETAIL_LANES inline
+#endif
+// The series loops below are unrolled (GCC does not at -O2); nvcc's front end, which also reads these headers for the
+// host side of a .cu file, knows no GCC pragma.
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(__CUDACC__)
+#  define RPO_DETAIL_UNROLL _Pragma("GCC unroll 32")
+#else
+#  define RPO_DETAIL_UNROLL
+#endif
 
 #ifdef RPO_DETAIL_VECTOR_EXTENSIONS
 
@@ -153,9 +180,11 @@ template <class T> struct simd {
   /// that a result below the smallest normal is rounded once, as the C library does. What the pair kernels need
   /// (rpo/detail/pair_block.hpp), whose arguments −|a| reach −745. x > hi gives +inf, x below the smallest
   /// subnormal's logarithm (−745.14 double, −103.98 float) and −inf give 0, NaN gives NaN.
-  static vec exp_gradual(vec x) noexcept {
+  RPO_DETAIL_LANES static vec exp_gradual(vec x) noexcept {
     constexpr T lowest = sizeof(T) == 4 ? T(-103.98f) : T(-745.2);  // e^lowest rounds to 0
-    vec xc = x < splat(lowest) ? splat(lowest) : x;
+    // Lanes below `lowest` (selected to 0 at the end) evaluate e^0: clamped to `lowest` instead, each would round a
+    // subnormal product to 0, a microcode assist of a hundred cycles or more on x86.
+    vec xc = x < splat(lowest) ? splat(T(0)) : x;
     xc = xc > splat(bits::hi) ? splat(bits::hi) : xc;
     const auto [r, k] = reduce(xc);
     const ivec half = k >> 1;  // k = half + (k − half), both within the normal exponents for k ≥ −1076
@@ -164,18 +193,55 @@ template <class T> struct simd {
     return x < splat(lowest) ? splat(T(0)) : (x > splat(bits::hi) ? splat(std::numeric_limits<T>::infinity()) : y);
   }
 
-  /// log(1 + e) lane by lane for e in [0, 1] (the e = e^{−|x|} of softplus(x) = max(x, 0) + log(1 + e^{−|x|})):
-  /// 2·atanh(s) with s = e/(2 + e) ∈ [0, 1/3], the odd series 2s·Σ_k s^{2k}/(2k + 1) to s^{33} (double; s^{15}
-  /// float), whose truncation is below 2e-18 (double) and 2e-9 (float) relative: a few ulp, no cancellation (every
-  /// term is ≥ 0). tests/unit/pair_block.test.cpp checks it against std::log1p on a dense grid.
-  static vec log1p_unit(vec e) noexcept {
+  /// log(1 + e) lane by lane for e in [−1/2, 1] (the e = e^{−|x|} of softplus(x) = max(x, 0) + log(1 + e^{−|x|}), and
+  /// log's m − 1): 2·atanh(s) with s = e/(2 + e) ∈ [−1/3, 1/3], the odd series 2s·Σ_k s^{2k}/(2k + 1) to s^{33}
+  /// (double; s^{15} float), whose truncation is below 2e-18 (double) and 2e-9 (float) relative: a few ulp, no
+  /// cancellation (every term has the sign of e). tests/unit/pair_block.test.cpp checks it against std::log1p on a dense grid.
+  RPO_DETAIL_LANES static vec log1p_unit(vec e) noexcept {
     // 2s = 2e/(2 + e) in one division, so that a subnormal e keeps its bits (log1p(e) = e there).
     const vec s2 = (e + e) / (splat(T(2)) + e);
     const vec z = (s2 * s2) * splat(T(0.25));
     constexpr int terms = sizeof(T) == 4 ? 8 : 17;  // k = 0 .. terms − 1
-    vec q = splat(T(1) / T(2 * terms - 1));
-    for (int k = terms - 2; k >= 1; --k) q = q * z + splat(T(1) / T(2 * k + 1));
+    constexpr const T* inverse = reciprocals<T, std::size_t{2 * terms}>.value;
+    vec q = splat(inverse[2 * terms - 1]);
+    RPO_DETAIL_UNROLL
+    for (int k = terms - 2; k >= 1; --k) q = q * z + splat(inverse[2 * k + 1]);
     return s2 + s2 * (z * q);
+  }
+
+  /// x = 2^k·(1 + f) with 1 + f ∈ [√½, √2), for a finite x > 0 (subnormals included): k (as T) and f, exact.
+  struct log_reduced {
+    vec k;  ///< the exponent
+    vec f;  ///< the mantissa − 1, in [√½ − 1, √2 − 1)
+  };
+  RPO_DETAIL_LANES static log_reduced log_reduce(vec x) noexcept {
+    // A subnormal x is scaled by 2^(mantissa + 2) first, so that its exponent field holds k.
+    constexpr int lift = bits::mantissa + 2;
+    const auto subnormal = x < splat(std::numeric_limits<T>::min());
+    const vec xs = subnormal ? x * splat(static_cast<T>(integer(1) << lift)) : x;
+    // Subtracting the bits of √½ puts the mantissa's range at one exponent: k = the shifted difference (arithmetic),
+    // 1 + f = its mantissa over √½'s exponent.
+    const integer root_half = std::bit_cast<integer>(static_cast<T>(0.70710678118654752440));
+    const ivec ix = std::bit_cast<ivec>(xs) - root_half;
+    const ivec k = (ix >> bits::mantissa) - (subnormal ? ivec{} + lift : ivec{});
+    const vec m = std::bit_cast<vec>((ix & ((integer(1) << bits::mantissa) - 1)) + root_half);
+    return {__builtin_convertvector(k, vec), m - splat(T(1))};
+  }
+  /// k·ln2 + log1p(f) from k and log1p(f), k·ln2 in two parts (ln2_hi·k exact).
+  RPO_DETAIL_LANES static vec log_join(vec k, vec log1p_f) noexcept {
+    return k * splat(bits::ln2_hi) + (log1p_f + k * splat(bits::ln2_lo));
+  }
+
+  /// log x lane by lane for x ≥ 0 (subnormals included): log_reduce, log1p(f) by log1p_unit (f ∈ [−0.30, 0.42]),
+  /// log_join. A few ulp (tests/unit/pair_block.test.cpp checks dense grids against std::log). 0 gives −inf, +inf gives
+  /// +inf, x < 0 and NaN give NaN.
+  RPO_DETAIL_LANES static vec log(vec x) noexcept {
+    const log_reduced r = log_reduce(x);
+    const vec y = log_join(r.k, log1p_unit(r.f));
+    const vec zero = splat(T(0)), inf = splat(std::numeric_limits<T>::infinity());
+    const vec special = x == zero ? -inf : (x == inf ? x : splat(std::numeric_limits<T>::quiet_NaN()));
+    const auto finite_positive = (x > zero) & (x < inf);
+    return finite_positive ? y : special;
   }
 
   /// exp without the overflow select; x is clamped to hi only when `clamp_hi` (x > hi then gives e^hi).
@@ -197,7 +263,7 @@ template <class T> struct simd {
     vec r;    ///< x − n·ln2
     ivec k;   ///< n as an integer
   };
-  static reduced reduce(vec xc) noexcept {
+  RPO_DETAIL_LANES static reduced reduce(vec xc) noexcept {
     const vec shifter = splat(bits::shifter);
     const vec t = xc * splat(static_cast<T>(1.44269504088896340736)) + shifter;  // n in t's low mantissa bits
     const vec n = t - shifter;
@@ -206,7 +272,7 @@ template <class T> struct simd {
   }
 
   /// e^r for |r| ≤ ln2/2 (see the header comment).
-  static vec exp_polynomial(vec r) noexcept {
+  RPO_DETAIL_LANES static vec exp_polynomial(vec r) noexcept {
     vec p;
     if constexpr (sizeof(T) == 4) {
       // 1 + r + c2·r² + ... + c6·r⁶, fitted for the least maximum relative error on |r| ≤ ln2/2 (Lawson's
@@ -264,6 +330,7 @@ template <class T> struct simd {
   static vec exp_nonpositive(vec x) noexcept { return std::exp(x); }
   static vec exp_gradual(vec x) noexcept { return std::exp(x); }
   static vec log1p_unit(vec e) noexcept { return std::log1p(e); }
+  static vec log(vec x) noexcept { return std::log(x); }
 };
 
 #endif
