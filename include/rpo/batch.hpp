@@ -229,7 +229,16 @@ T evaluate_batch(const C& composed, const loss_shape& shape, const batch_input<T
                         first_of(g + 1) - first};
   };
   // A scheme that ranks by reward (rpo::ranking) needs its ties rejected here, also before anything is written.
-  if (shape.ranks != ranking::none)
+  // Consecutive pairs that need the chosen reward above the rejected one (ODPO) take one branch-free pass first; the
+  // group is looked for only after a failure.
+  const auto pairs_in_order = [&] {
+    if (shape.ranks != ranking::chosen_first || fixed != 2 || !in.offsets.empty()) return false;
+    const T* r = in.reward.data();
+    bool in_order = true;
+    for (std::int64_t g = 0; g < groups; ++g) in_order &= r[2 * g] > r[2 * g + 1];
+    return in_order;
+  };
+  if (shape.ranks != ranking::none && !pairs_in_order())
     for (std::int64_t g = 0; g < groups; ++g) {
       const group_ref<T> group = group_at(g);
       if (!check_group_ranking(shape, group, g, group.logp - in.logp.data(), policy)) return nan;

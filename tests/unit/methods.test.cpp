@@ -10,6 +10,7 @@
 #include <initializer_list>
 #include <limits>
 #include <random>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -336,6 +337,38 @@ TEST_SUITE("methods") {
     const rpo::pair_input<double> swapped{.logp = {-3, -4}, .ref_logp = {-3, -4}, .reward = {0.5, 2}};
     test::expect_error<std::domain_error>([&] { (void)rpo::value_and_grad(rpo::odpo{}, swapped); },
                                           {"reward[0] = 0.5 and reward[1] = 2"});
+  }
+
+  TEST_CASE("ODPO on a batch of pairs: the one out of order is named, wherever it sits, with or without offsets") {
+    // The batch layer checks consecutive pairs in one pass first and looks for the culprit only after a failure.
+    const std::int64_t pairs = 1000;
+    std::vector<double> logp(2 * pairs, -3.0), reward(2 * pairs);
+    for (std::int64_t g = 0; g < pairs; ++g) {
+      reward[static_cast<std::size_t>(2 * g)] = 1.0 + static_cast<double>(g);
+      reward[static_cast<std::size_t>(2 * g + 1)] = static_cast<double>(g);
+    }
+    std::vector<std::int64_t> offsets;
+    for (std::int64_t o = 0; o <= 2 * pairs; o += 2) offsets.push_back(o);
+    const auto run = [&](bool with_offsets) {
+      (void)rpo::evaluate(rpo::odpo{},
+                          rpo::batch_input<double>{.logp = logp, .ref_logp = logp, .reward = reward,
+                                                   .offsets = with_offsets ? std::span<const std::int64_t>(offsets)
+                                                                           : std::span<const std::int64_t>()});
+    };
+    run(false);  // in order: no error
+    run(true);
+    for (const std::int64_t g : {std::int64_t{0}, std::int64_t{517}, pairs - 1}) {
+      const auto c = static_cast<std::size_t>(2 * g);
+      const std::string group = "rpo::odpo: group " + std::to_string(g) + " (responses " + std::to_string(2 * g) +
+                                " to " + std::to_string(2 * g + 1) + ")",
+                        chosen = "reward[" + std::to_string(2 * g) + "]";
+      std::swap(reward[c], reward[c + 1]);
+      for (const bool with_offsets : {false, true})
+        test::expect_error<std::domain_error>([&] { run(with_offsets); }, {group.c_str(), chosen.c_str()});
+      reward[c] = reward[c + 1];  // a tie is out of order too
+      test::expect_error<std::domain_error>([&] { run(false); }, {group.c_str()});
+      reward[c] = reward[c + 1] + 1;
+    }
   }
 
   TEST_CASE("invalid parameters are refused, naming the parameter and its value") {
