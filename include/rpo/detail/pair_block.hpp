@@ -1,28 +1,33 @@
 // rpo/detail/pair_block.hpp — pairs evaluated a block at a time, their distance on whole vectors (internal).
 //
 // Internal names: rpo::detail::evaluates_pair_blocks, rpo::detail::evaluate_pair_block, rpo::detail::hard_label_block,
-//                 rpo::detail::target_block, rpo::detail::block_sum, rpo::detail::put_block, rpo::detail::scaled,
-//                 rpo::detail::over_blocks, rpo::detail::each_vector, rpo::detail::advance,
-//                 rpo::detail::logistic_lanes, rpo::detail::hard_label_lanes, rpo::detail::target_lanes,
-//                 rpo::detail::ratio_lanes, rpo::detail::pair_block_size.
+//                 rpo::detail::target_block, rpo::detail::reward_block, rpo::detail::block_sum, rpo::detail::put_block,
+//                 rpo::detail::put_pair_partials, rpo::detail::scaled, rpo::detail::over_blocks,
+//                 rpo::detail::each_vector, rpo::detail::advance, rpo::detail::hard_label_lanes,
+//                 rpo::detail::target_lanes, rpo::detail::ratio_lanes, rpo::detail::margin_adaptive_lanes,
+//                 rpo::detail::pair_block_size.
 // Why: on a million pairs rpo::evaluate spent most of its time in the C library's scalar exp and log1p, called one
 // pair after the other. For the pair compositions listed by evaluates_pair_blocks (an rpo::loss of sampling::pair
 // with a hard label and the logistic, bwd-KL, focal or DiscoPOP distance, or a finite target and the logistic, bwd-
-// or fwd-KL one; an rpo::sum whose first term is one; rpo::extension::pairwise with a logistic kernel), the batch
-// layer takes the rewards and gaps of a block of pairs, evaluates the distance on whole vectors (rpo::detail::simd:
-// exp_gradual, log1p_unit) and applies the chain rule (E8). The formulas and their stable forms are those of
-// distance.hpp, math.hpp and extension.hpp, lane by lane, their regimes selected; the values differ from the one-pair
-// kernels by a few ulp (a different exp and log1p), and do not depend on where a pair sits in the batch (the last
-// vector is padded, not evaluated another way) nor on the number of threads. Every other composition keeps the
-// one-group loop.  @sa docs/batch.md#pair_blocks
+// or fwd-KL one; an rpo::sum whose first term is one; rpo::extension::pairwise with a logistic kernel; MADPO; the NLL
+// term), the batch layer takes the rewards and gaps of a block of pairs (the rewards on vectors where the model has a
+// vector form, rpo/detail/reward_lanes.hpp), evaluates the distance on whole vectors (rpo/detail/lane_math.hpp) and
+// applies the chain rule (E8). The formulas and their stable forms are those of distance.hpp, math.hpp, reward.hpp
+// and extension.hpp, lane by lane, their regimes selected; the values differ from the one-pair kernels by a few ulp (a
+// different exp, log1p and log), and do not depend on where a pair sits in the batch (the last vector is padded, not
+// evaluated another way) nor on the number of threads. Every other composition keeps the one-group loop.
+// @sa docs/batch.md#pair_blocks
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <type_traits>
 
 #include "rpo/concepts.hpp"
+#include "rpo/detail/lane_math.hpp"
+#include "rpo/detail/reward_lanes.hpp"
 #include "rpo/detail/vexp.hpp"
 #include "rpo/distance.hpp"
 #include "rpo/extension.hpp"
@@ -61,93 +66,23 @@ inline constexpr bool has_ratio_lanes =
 template <class K, class T>
 inline constexpr bool evaluates_pair_blocks<extension::pairwise<K>, T> =
     (std::is_same_v<T, float> || std::is_same_v<T, double>) && has_ratio_lanes<K>;
-/// A weighted sum whose first term does (CPO, IRPO, ORPO, MPO: a preference loss + NLL terms).
+/// MADPO (rpo::extension::margin_adaptive): its weight and loss in margin_adaptive_lanes.
+template <class T>
+inline constexpr bool evaluates_pair_blocks<extension::margin_adaptive, T> =
+    std::is_same_v<T, float> || std::is_same_v<T, double>;
+/// The NLL term, one pair at a time within a block (nothing to vectorise), so that sums with it keep their blocks.
+template <class T>
+inline constexpr bool evaluates_pair_blocks<rpo::nll, T> = std::is_same_v<T, float> || std::is_same_v<T, double>;
+/// A weighted sum whose first term does (CPO, IRPO, ORPO, MPO: a preference loss + NLL terms); its second term is
+/// taken a block at a time too where it does.
 template <class A, class B, class T>
 inline constexpr bool evaluates_pair_blocks<rpo::sum<A, B>, T> = evaluates_pair_blocks<A, T>;
-
-/// math.hpp's logistic_of on each lane of x: e = e^{−|x|}, σ(x), σ(−x) and softplus(−x) = max(−x, 0) + log1p(e), with
-/// the same selections by sign.
-template <class T> struct logistic_lanes {
-  using V = simd<T>;
-  using vec = typename V::vec;
-  vec x;               ///< the argument
-  vec e;               ///< e^{−|x|} ∈ [0, 1]
-  vec pos;             ///< σ(x)
-  vec neg;             ///< σ(−x)
-  vec softplus_minus;  ///< softplus(−x)
-  vec softplus_plus;   ///< softplus(x)
-
-  explicit logistic_lanes(vec arg) noexcept : x(arg) {
-    const vec zero = V::splat(T(0)), one = V::splat(T(1));
-    const auto positive = x >= zero;
-    e = V::exp_gradual(positive ? -x : x);
-    const vec big = one / (one + e), small = e / (one + e);
-    pos = positive ? big : small;
-    neg = positive ? small : big;
-    const vec l = V::log1p_unit(e);
-    softplus_minus = (positive ? zero : -x) + l;
-    softplus_plus = (positive ? x : zero) + l;
-  }
-};
-
-/// e^x − 1 − x on each lane, for |x| ≤ 1: Σ_{k≥2} x^k/k! to k = 20 (double; 11 float), truncation below 1e-18 (1e-8)
-/// relative (math.hpp's expm1mx sums the same series there).
-template <class T> typename simd<T>::vec expm1mx_lanes(typename simd<T>::vec x) noexcept {
-  using V = simd<T>;
-  constexpr int last = sizeof(T) == 4 ? 11 : 20;
-  // x²/2·(1 + x/3·(1 + x/4·(… (1 + x/last)))): the series nested, every coefficient 1/k exact to rounding.
-  const typename V::vec one = V::splat(T(1));
-  typename V::vec p = one;
-  for (int k = last; k >= 3; --k) p = one + p * x * V::splat(T(1) / T(k));
-  return p * (x * x) * V::splat(T(0.5));
-}
-
-/// log(1 + y) − y on each lane, for y ∈ (−1/2, 1]: −y²/(2 + y) + 2z³·Σ_k z^{2k}/(2k + 3) with z = y/(2 + y), |z| ≤ 1/3,
-/// to k = 16 (double; 7 float): math.hpp's log1pmx without its switch to log1p(y) − y above 1/2, every term exact in
-/// sign, no cancellation.
-template <class T> typename simd<T>::vec log1pmx_lanes(typename simd<T>::vec y) noexcept {
-  using V = simd<T>;
-  const typename V::vec two = V::splat(T(2)), z = y / (two + y), z2 = z * z;
-  constexpr int last = sizeof(T) == 4 ? 7 : 16;
-  typename V::vec series = V::splat(T(1) / T(2 * last + 3));
-  for (int k = last - 1; k >= 0; --k) series = series * z2 + V::splat(T(1) / T(2 * k + 3));
-  return -(y * y) / (two + y) + two * z * z2 * series;
-}
-
-/// σ(a) − σ(b) on each lane from the parts of a and b: math.hpp's sigmoid_difference, its three regimes selected.
-template <class T>
-typename simd<T>::vec sigmoid_difference_lanes(const logistic_lanes<T>& a, const logistic_lanes<T>& b) noexcept {
-  using V = simd<T>;
-  using vec = typename V::vec;
-  const vec zero = V::splat(T(0)), t = b.x - a.x;
-  const vec expm1_t = t + expm1mx_lanes<T>(t);  // for |t| ≤ 1
-  const vec near = -expm1_t * a.pos * b.neg;
-  const auto both_nonnegative = (a.x >= zero) & (b.x >= zero);
-  const vec far = both_nonnegative ? b.neg - a.neg : a.pos - b.pos;
-  const auto close = (t <= V::splat(T(1))) & (t >= V::splat(T(-1)));
-  return close ? near : far;
-}
-
-/// B_softplus(x, y) on each lane from the parts of x and y: math.hpp's bregman_softplus, its regimes selected.
-template <class T>
-typename simd<T>::vec bregman_softplus_lanes(const logistic_lanes<T>& px, const logistic_lanes<T>& py) noexcept {
-  using V = simd<T>;
-  using vec = typename V::vec;
-  const vec zero = V::splat(T(0)), one = V::splat(T(1));
-  const auto flip = py.x < zero;
-  const vec d = flip ? py.x - px.x : px.x - py.x;
-  const vec q = flip ? py.pos : py.neg;  // σ(−y) of the flipped y
-  const vec near = log1pmx_lanes<T>(q * (-d + expm1mx_lanes<T>(-d))) + q * expm1mx_lanes<T>(-d);
-  const vec far = flip ? px.softplus_plus - py.softplus_plus + q * d : px.softplus_minus - py.softplus_minus + q * d;
-  const vec size = d < zero ? -d : d;
-  return size < one ? near : (size == V::splat(std::numeric_limits<T>::infinity()) ? size : far);
-}
 
 /// D(a‖b) and ∂D/∂a on each lane of a and a finite b, for a distance in has_target_lanes: distance.hpp's formulas
 /// (∂D/∂b is not needed: sampling::pair reads ∂D/∂a only, b being a constant of the objective).
 template <class D, class T>
-void target_lanes(const D&, typename simd<T>::vec a, typename simd<T>::vec b, typename simd<T>::vec& value,
-                  typename simd<T>::vec& slope) noexcept {
+RPO_DETAIL_LANES void target_lanes(const D&, typename simd<T>::vec a, typename simd<T>::vec b,
+                                   typename simd<T>::vec& value, typename simd<T>::vec& slope) noexcept {
   using V = simd<T>;
   const logistic_lanes<T> pa(a), pb(b);
   if constexpr (std::is_same_v<D, rpo::distance::logistic>) {
@@ -166,8 +101,8 @@ void target_lanes(const D&, typename simd<T>::vec a, typename simd<T>::vec b, ty
 
 /// D(a‖+∞) and ∂D/∂a on each lane of a, for a distance in has_hard_label_lanes: distance.hpp's formulas.
 template <class D, class T>
-void hard_label_lanes(const D& distance, typename simd<T>::vec a, typename simd<T>::vec& value,
-                      typename simd<T>::vec& slope) noexcept {
+RPO_DETAIL_LANES void hard_label_lanes(const D& distance, typename simd<T>::vec a, typename simd<T>::vec& value,
+                                       typename simd<T>::vec& slope) noexcept {
   using V = simd<T>;
   using vec = typename V::vec;
   const logistic_lanes<T> pa(a);
@@ -196,8 +131,9 @@ void hard_label_lanes(const D& distance, typename simd<T>::vec a, typename simd<
 /// The loss and its partials ∂L/∂ℓ_c, ∂L/∂ℓ_r on each lane of the log-ratios ℓ_c, ℓ_r, for a kernel in has_ratio_lanes:
 /// the formulas of rpo/extension.hpp, lane by lane (LOSSES.md §1.6–§1.8, §1.11, §4.3, §4.15).
 template <class K, class T>
-void ratio_lanes(const K& k, typename simd<T>::vec lc, typename simd<T>::vec lr, typename simd<T>::vec& value,
-                 typename simd<T>::vec& d_chosen, typename simd<T>::vec& d_rejected) noexcept {
+RPO_DETAIL_LANES void ratio_lanes(const K& k, typename simd<T>::vec lc, typename simd<T>::vec lr,
+                                  typename simd<T>::vec& value, typename simd<T>::vec& d_chosen,
+                                  typename simd<T>::vec& d_rejected) noexcept {
   using V = simd<T>;
   using vec = typename V::vec;
   const vec one = V::splat(T(1)), b = V::splat(T(k.beta));
@@ -331,6 +267,19 @@ template <class T> void put_block(T* to, std::int64_t at, const T* from, std::in
     std::copy(from, from + n, to + at);
 }
 
+/// Writes sign·d_chosen[i] and sign·d_rejected[i], scaled, as the gradients of responses 2i and 2i + 1 of the block's
+/// pairs i < n: into `grad` (L1) first, then to to[first, first + 2n) by put_block; nothing when `to` is null.
+template <class T>
+void put_pair_partials(T* to, std::int64_t first, const T* d_chosen, const T* d_rejected, T sign, int n, double scale,
+                       bool stream, T* grad) noexcept {
+  if (to == nullptr) return;
+  for (int i = 0; i < n; ++i) {
+    grad[2 * i] = scaled(sign * d_chosen[i], scale);
+    grad[2 * i + 1] = scaled(sign * d_rejected[i], scale);
+  }
+  put_block(to, first, grad, 2 * n, stream);
+}
+
 /// The loop every evaluator below shares: for each block of at most pair_block_size pairs from `start` (n of them),
 /// body(start, n, value) writes the block's losses into value[0, n) and its gradients; the losses then go to
 /// group_loss[start, start + n) (where not null) and into the sum, in double, block by block (block_sum). The streaming
@@ -351,37 +300,94 @@ double over_blocks(std::int64_t count, T* group_loss, bool stream, Body&& body) 
   return sum;
 }
 
+/// The rewards r_π of responses [0, count) of `run` (count ≤ 2·pair_block_size) and their partials, a vector at a
+/// time (reward_lanes), into value, d_logp and d_ref_logp (arrays of 2·pair_block_size entries). Whole vectors are
+/// read from the caller's arrays; the last, partial one from a copy padded as each_vector pads.
+template <class R, class T>
+void reward_block(const R& r, const group_ref<T>& run, int count, T* value, T* d_logp, T* d_ref_logp) noexcept {
+  using V = simd<T>;
+  constexpr bool reads_ref = contains(R::inputs, input::ref_logp), reads_length = contains(R::inputs, input::length);
+  const auto at = [&](const T* logp, const T* ref_logp, const T* length, int i) {
+    typename V::vec v, dl, dr;
+    reward_lanes<R, T>(r, V::load(logp), reads_ref ? V::load(ref_logp) : V::splat(T(0)),
+                       reads_length ? V::load(length) : V::splat(T(1)), v, dl, dr);
+    V::store(value + i, v);
+    V::store(d_logp + i, dl);
+    V::store(d_ref_logp + i, dr);
+  };
+  const int whole = count / V::lanes * V::lanes;
+  for (int i = 0; i < whole; i += V::lanes)
+    at(run.logp + i, reads_ref ? run.ref_logp + i : nullptr, reads_length ? run.length + i : nullptr, i);
+  if (whole == count) return;
+  T logp[V::lanes], ref_logp[V::lanes], length[V::lanes];
+  const int rest = count - whole;
+  std::copy(run.logp + whole, run.logp + count, logp);
+  if (reads_ref) std::copy(run.ref_logp + whole, run.ref_logp + count, ref_logp);
+  if (reads_length) std::copy(run.length + whole, run.length + count, length);
+  each_vector<T>(rest, [&](int i) { at(logp + i, ref_logp + i, length + i, whole + i); }, logp, ref_logp, length);
+}
+
 /// The pairs [0, count) of the arrays (pair i: responses 2i chosen and 2i + 1 rejected; `ref_logp`, `length`, `reward`
 /// null when the loss does not read them): writes each pair's loss into group_loss[i] and its gradients, times the
 /// reduction's `scale`, into grad_logp and grad_ref_logp (each where not null), and returns the sum of the losses in
 /// double, a block at a time (block_sum): what the batch layer's loop over groups gives for evaluates_pair_blocks.
+/// The rewards are taken a vector at a time where the model has a vector form (has_reward_lanes), and so is ODPO's
+/// offset (has_offset_lanes); a target b that reads no reward is computed once.
 template <class D, class R, class Tg, class T>
 double evaluate_pair_block(const loss<D, R, Tg, sampling::pair>& l, const T* logp, const T* ref_logp,
                            const T* length, const T* reward, std::int64_t count, T* grad_logp, T* grad_ref_logp,
                            T* group_loss, double scale = 1, bool stream = false) noexcept {
+  using V = simd<T>;
   constexpr int block = pair_block_size;
+  constexpr bool reads_reward = contains(Tg::inputs, input::reward);
   alignas(64) T gap[block];
-  alignas(64) T target[block];  // b, for a finite target
+  alignas(64) T target[block];      // b, for a finite target
+  alignas(64) T difference[block];  // r_c − r_r, for a target's offset in offset_lanes
   alignas(64) T slope[block];
+  // The rewards of the block's responses and their partials, for a reward model with a vector form.
+  alignas(64) T reward_value[2 * block];
+  alignas(64) T reward_d_logp[2 * block];
+  alignas(64) T reward_d_ref[2 * block];
   // ∂r_π/∂logp and ∂r_π/∂ref_logp of the block's responses, the rejected one's negated: (E8) with sampling::pair's
   // ∂loss/∂r_π(y₀) = ∂D/∂a = −∂loss/∂r_π(y₁) is then slope[i]·partial[j] for response j of pair i = j/2.
   alignas(64) T d_logp[2 * block];
   alignas(64) T d_ref_logp[2 * block];
   alignas(64) T grad[2 * block];
+  T fixed_target = T(0);  // b when it reads no reward: the same for every pair
+  if constexpr (!InfiniteTarget<Tg> && !reads_reward) fixed_target = l.target.gap(T(0), T(0));
   return over_blocks(count, group_loss, stream, [&](std::int64_t start, int n, T* value) {
     const std::int64_t first = 2 * start;
     const group_ref<T> run{logp + first, advance(ref_logp, first), advance(length, first), advance(reward, first),
                            2 * static_cast<std::int64_t>(n)};
+    if constexpr (has_reward_lanes<R>)
+      reward_block(l.reward, run, 2 * n, reward_value, reward_d_logp, reward_d_ref);
+    const auto reward_of = [&](int j) {
+      if constexpr (has_reward_lanes<R>)
+        return reward_grad<T>{reward_value[j], reward_d_logp[j], reward_d_ref[j]};
+      else
+        return reward_at(l.reward, run, j);
+    };
     for (int i = 0; i < n; ++i) {
-      const reward_grad<T> chosen = reward_at(l.reward, run, 2 * i), rejected = reward_at(l.reward, run, 2 * i + 1);
-      const T r0 = contains(Tg::inputs, input::reward) ? run.reward[2 * i] : T(0);
-      const T r1 = contains(Tg::inputs, input::reward) ? run.reward[2 * i + 1] : T(0);
-      gap[i] = sampling::detail::shifted_gap(l.target, chosen.value - rejected.value, r0, r1);
-      if constexpr (!InfiniteTarget<Tg>) target[i] = l.target.gap(r0, r1);
+      const reward_grad<T> chosen = reward_of(2 * i), rejected = reward_of(2 * i + 1);
+      const T r0 = reads_reward ? run.reward[2 * i] : T(0);
+      const T r1 = reads_reward ? run.reward[2 * i + 1] : T(0);
+      if constexpr (has_offset_lanes<Tg>) {
+        gap[i] = chosen.value - rejected.value;  // the offset follows, a vector at a time
+        difference[i] = r0 - r1;
+      } else {
+        gap[i] = sampling::detail::shifted_gap(l.target, chosen.value - rejected.value, r0, r1);
+      }
+      if constexpr (!InfiniteTarget<Tg>) target[i] = reads_reward ? l.target.gap(r0, r1) : fixed_target;
       d_logp[2 * i] = chosen.d_logp;
       d_logp[2 * i + 1] = -rejected.d_logp;
       d_ref_logp[2 * i] = chosen.d_ref_logp;
       d_ref_logp[2 * i + 1] = -rejected.d_ref_logp;
+    }
+    if constexpr (has_offset_lanes<Tg>) {
+      const auto offset = [&](int i) {
+        V::store(gap + i, V::load(gap + i) - offset_lanes<Tg, T>(l.target, V::load(difference + i)));
+      };
+      each_vector<T>(n, offset, difference, gap);
     }
     if constexpr (InfiniteTarget<Tg>)
       hard_label_block(l.distance, gap, n, value, slope);
@@ -428,48 +434,124 @@ double evaluate_pair_block(const extension::pairwise<K>& l, const T* logp, const
           V::store(d_rejected + i, dr);
         },
         chosen, rejected);
-    const auto write = [&](T* to, T sign) {
-      if (to == nullptr) return;
-      for (int i = 0; i < n; ++i) {
-        grad[2 * i] = scaled(sign * d_chosen[i], scale);
-        grad[2 * i + 1] = scaled(sign * d_rejected[i], scale);
-      }
-      put_block(to, first, grad, 2 * n, stream);
-    };
-    write(grad_logp, T(1));
-    write(grad_ref_logp, T(-1));
+    put_pair_partials(grad_logp, first, d_chosen, d_rejected, T(1), n, scale, stream, grad);
+    put_pair_partials(grad_ref_logp, first, d_chosen, d_rejected, T(-1), n, scale, stream, grad);
   });
 }
 
-/// The same for rpo::sum<A, B> whose first term evaluates pair blocks: that term a block at a time, the second one pair
-/// at a time, combined as rpo::sum::evaluate combines them (w₁·v₁ + w₂·v₂, w₁·g₁ + w₂·g₂).
+/// The same for rpo::nll (−logp_c/n_c, ∂/∂logp_c = −1/n_c): no vector form needed, but a block of its own, so that
+/// a sum with an NLL term keeps its blocks.
+template <class T>
+double evaluate_pair_block(const rpo::nll&, const T* logp, const T* /*ref_logp*/, const T* length, const T* /*reward*/,
+                           std::int64_t count, T* grad_logp, T* grad_ref_logp, T* group_loss, double scale = 1,
+                           bool stream = false) noexcept {
+  alignas(64) T grad[2 * pair_block_size];
+  alignas(64) T zeros[2 * pair_block_size] = {};
+  return over_blocks(count, group_loss, stream, [&](std::int64_t start, int n, T* value) {
+    const std::int64_t first = 2 * start;
+    for (int i = 0; i < n; ++i) {
+      const T size = length[first + 2 * i];
+      value[i] = -logp[first + 2 * i] / size;
+      grad[2 * i] = scaled(T(-1) / size, scale);
+      grad[2 * i + 1] = T(0);
+    }
+    put_block(grad_logp, first, grad, 2 * n, stream);
+    put_block(grad_ref_logp, first, zeros, 2 * n, stream);
+  });
+}
+
+/// MADPO's weight w(m) and loss on each lane of the gap a and the reward margin m: rpo::extension::margin_adaptive's
+/// formulas (LOSSES.md §4.7): w = exp(softplus(−m) − softplus(−c·m)) for m > −τ, else 1, c = c_min + (c_max −
+/// c_min)·σ(−(λ(|m| − τ) + log k)), log_k = log k as the scalar kernel rounds it; the loss w·softplus(−a) and
+/// ∂L/∂logp_c = −w·β·σ(−a).
+template <class T>
+RPO_DETAIL_LANES void margin_adaptive_lanes(const extension::margin_adaptive& k, T log_k, typename simd<T>::vec a,
+                                            typename simd<T>::vec m, typename simd<T>::vec& value,
+                                            typename simd<T>::vec& d_chosen) noexcept {
+  using V = simd<T>;
+  using vec = typename V::vec;
+  const vec tau = V::splat(T(k.tau));
+  const logistic_lanes<T> z(V::splat(T(k.lambda)) * ((m < V::splat(T(0)) ? -m : m) - tau) + V::splat(log_k));
+  const vec c = V::splat(T(k.c_min)) + V::splat(T(k.c_max - k.c_min)) * z.neg;
+  const logistic_lanes<T> pm(m), pcm(c * m);
+  const vec w = m > -tau ? V::exp_gradual(pm.softplus_minus - pcm.softplus_minus) : V::splat(T(1));
+  const logistic_lanes<T> p(a);
+  d_chosen = -w * V::splat(T(k.beta)) * p.neg;
+  value = w * p.softplus_minus;
+}
+
+/// The same for rpo::extension::margin_adaptive (MADPO): the gaps a and margins r_c − r_r one pair at a time, the
+/// weight and loss on whole vectors (margin_adaptive_lanes).
+template <class T>
+double evaluate_pair_block(const extension::margin_adaptive& l, const T* logp, const T* ref_logp, const T* /*length*/,
+                           const T* reward, std::int64_t count, T* grad_logp, T* grad_ref_logp, T* group_loss,
+                           double scale = 1, bool stream = false) noexcept {
+  using V = simd<T>;
+  constexpr int block = pair_block_size;
+  alignas(64) T gap[block];
+  alignas(64) T margin[block];
+  alignas(64) T d_chosen[block];
+  alignas(64) T d_rejected[block];
+  alignas(64) T grad[2 * block];
+  const T b = T(l.beta), log_k = T(std::log((l.c_max - 1) / (1 - l.c_min)));
+  return over_blocks(count, group_loss, stream, [&](std::int64_t start, int n, T* value) {
+    const std::int64_t first = 2 * start;
+    for (int i = 0; i < n; ++i) {
+      const std::int64_t c = first + 2 * i;
+      gap[i] = b * ((logp[c] - ref_logp[c]) - (logp[c + 1] - ref_logp[c + 1]));
+      margin[i] = reward[c] - reward[c + 1];
+    }
+    each_vector<T>(
+        n,
+        [&](int i) {
+          typename V::vec v, d;
+          margin_adaptive_lanes<T>(l, log_k, V::load(gap + i), V::load(margin + i), v, d);
+          V::store(value + i, v);
+          V::store(d_chosen + i, d);
+          V::store(d_rejected + i, -d);
+        },
+        gap, margin);
+    put_pair_partials(grad_logp, first, d_chosen, d_rejected, T(1), n, scale, stream, grad);
+    put_pair_partials(grad_ref_logp, first, d_chosen, d_rejected, T(-1), n, scale, stream, grad);
+  });
+}
+
+/// The same for rpo::sum<A, B> whose first term evaluates pair blocks: that term a block at a time, the second one too
+/// where it evaluates them (else one pair at a time), combined as rpo::sum::evaluate combines them (w₁·v₁ + w₂·v₂,
+/// w₁·g₁ + w₂·g₂).
 template <class A, class B, class T>
 double evaluate_pair_block(const rpo::sum<A, B>& l, const T* logp, const T* ref_logp, const T* length,
                            const T* reward, std::int64_t count, T* grad_logp, T* grad_ref_logp, T* group_loss,
                            double scale = 1, bool stream = false) noexcept {
   constexpr int block = pair_block_size;
-  alignas(64) T first_value[block];
-  alignas(64) T first_grad[2 * block];
-  alignas(64) T first_ref[2 * block];
+  alignas(64) T term_value[2][block];
+  alignas(64) T term_grad[2][2 * block];
+  alignas(64) T term_ref[2][2 * block];
   alignas(64) T grad[2 * block];
   alignas(64) T grad_ref[2 * block];
   const T w1 = T(l.first_weight), w2 = T(l.second_weight);
   return over_blocks(count, group_loss, stream, [&](std::int64_t start, int n, T* value) {
     const std::int64_t first = 2 * start;
-    evaluate_pair_block(l.first, logp + first, advance(ref_logp, first), advance(length, first),
-                        advance(reward, first), n, grad_logp != nullptr ? first_grad : nullptr,
-                        grad_ref_logp != nullptr ? first_ref : nullptr, first_value);
-    for (int i = 0; i < n; ++i) {
-      const std::int64_t c = first + 2 * i;
-      const group_ref<T> pair{logp + c, advance(ref_logp, c), advance(length, c), advance(reward, c), 2};
-      T g2[2] = {}, r2[2] = {};
-      const T v2 =
-          l.second.evaluate(pair, grad_logp != nullptr ? g2 : nullptr, grad_ref_logp != nullptr ? r2 : nullptr);
-      value[i] = w1 * first_value[i] + w2 * v2;
-      for (int k = 0; k < 2; ++k) {
-        if (grad_logp != nullptr) grad[2 * i + k] = scaled(w1 * first_grad[2 * i + k] + w2 * g2[k], scale);
-        if (grad_ref_logp != nullptr) grad_ref[2 * i + k] = scaled(w1 * first_ref[2 * i + k] + w2 * r2[k], scale);
+    const auto term = [&](const auto& loss, int t) {
+      evaluate_pair_block(loss, logp + first, advance(ref_logp, first), advance(length, first), advance(reward, first),
+                          n, grad_logp != nullptr ? term_grad[t] : nullptr,
+                          grad_ref_logp != nullptr ? term_ref[t] : nullptr, term_value[t]);
+    };
+    term(l.first, 0);
+    if constexpr (evaluates_pair_blocks<B, T>) {
+      term(l.second, 1);
+    } else {
+      for (int i = 0; i < n; ++i) {
+        const std::int64_t c = first + 2 * i;
+        const group_ref<T> pair{logp + c, advance(ref_logp, c), advance(length, c), advance(reward, c), 2};
+        term_value[1][i] = l.second.evaluate(pair, grad_logp != nullptr ? &term_grad[1][2 * i] : nullptr,
+                                             grad_ref_logp != nullptr ? &term_ref[1][2 * i] : nullptr);
       }
+    }
+    for (int i = 0; i < n; ++i) value[i] = w1 * term_value[0][i] + w2 * term_value[1][i];
+    for (int j = 0; j < 2 * n; ++j) {
+      if (grad_logp != nullptr) grad[j] = scaled(w1 * term_grad[0][j] + w2 * term_grad[1][j], scale);
+      if (grad_ref_logp != nullptr) grad_ref[j] = scaled(w1 * term_ref[0][j] + w2 * term_ref[1][j], scale);
     }
     put_block(grad_logp, first, grad, 2 * n, stream);
     put_block(grad_ref_logp, first, grad_ref, 2 * n, stream);
