@@ -138,7 +138,8 @@ std::int64_t check_batch_shape(const loss_shape& shape, const batch_input<T>& in
       return fail_with(errc::invalid_argument,
                        std::string(who) + ": logp has " + std::to_string(n) +
                            " entries, which is not a multiple of the group size " + std::to_string(size) +
-                           " (give offsets for groups of other sizes)");
+                           " (every group of this sampling scheme has exactly " + std::to_string(size) +
+                           " responses, also with offsets)");
     groups = static_cast<std::int64_t>(n) / size;
   } else {
     const auto& o = in.offsets;

@@ -98,7 +98,8 @@ TEST_SUITE("errors") {
                                         {"reward is read by this loss but was not given"});
     expect_error<std::invalid_argument>([&] { rpo::evaluate(rpo::simpo{}, {.logp = lp}); }, {"length"});
     expect_error<std::invalid_argument>([&] { rpo::evaluate(rpo::simpo{}, {.logp = five, .length = five}); },
-                                        {"5 entries", "not a multiple of the group size 2"});
+                                        {"5 entries", "not a multiple of the group size 2",
+                                         "exactly 2 responses, also with offsets"});  // offsets cannot help here
     const std::vector<std::int64_t> three_groups{0, 1, 3, 4}, not_zero{1, 2, 4}, short_end{0, 2};
     expect_error<std::invalid_argument>(
         [&] { rpo::evaluate(rpo::dpo{}, {.logp = lp, .ref_logp = ref4, .offsets = three_groups}); },
