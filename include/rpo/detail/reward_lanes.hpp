@@ -47,8 +47,8 @@ template <class T> struct clamped_exp_lanes {
 /// (the lanes of a field the model does not read are ignored): reward.hpp's formulas.
 template <class R, class T>
 RPO_DETAIL_LANES void reward_lanes(const R& r, typename simd<T>::vec logp, typename simd<T>::vec ref_logp,
-                  typename simd<T>::vec length, typename simd<T>::vec& value, typename simd<T>::vec& d_logp,
-                  typename simd<T>::vec& d_ref_logp) noexcept {
+                                   typename simd<T>::vec length, typename simd<T>::vec& value,
+                                   typename simd<T>::vec& d_logp, typename simd<T>::vec& d_ref_logp) noexcept {
   using V = simd<T>;
   using vec = typename V::vec;
   const vec b = V::splat(T(r.beta)), zero = V::splat(T(0));
