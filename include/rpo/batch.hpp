@@ -229,17 +229,17 @@ T evaluate_batch(const C& composed, const loss_shape& shape, const batch_input<T
                         read(input::length, in.length, first), read(input::reward, in.reward, first),
                         first_of(g + 1) - first};
   };
-  // A scheme that ranks by reward (rpo::ranking) needs its ties rejected here, also before anything is written.
-  // Consecutive pairs that need the chosen reward above the rejected one (ODPO) take one branch-free pass first; the
-  // group is looked for only after a failure.
-  const auto pairs_in_order = [&] {
-    if (shape.ranks != ranking::chosen_first || fixed != 2 || !in.offsets.empty()) return false;
-    const T* r = in.reward.data();
-    bool in_order = true;
-    for (std::int64_t g = 0; g < groups; ++g) in_order &= r[2 * g] > r[2 * g + 1];
-    return in_order;
+  // A scheme that ranks by reward (rpo::ranking) needs its ties rejected here, also before anything is written. Groups
+  // of a fixed size (ODPO's pairs) take one pass with the rule alone (ranking_breach) first; the group, and its
+  // message, are looked for only after a failure.
+  const auto all_ranked = [&] {
+    if (fixed == 0) return false;
+    bool ranked = true;
+    for (std::int64_t g = 0; g < groups; ++g)
+      ranked &= ranking_breach(shape.ranks, in.reward.data() + first_of(g), fixed).first < 0;
+    return ranked;
   };
-  if (shape.ranks != ranking::none && !pairs_in_order())
+  if (!std::is_same_v<P, errors::unchecked> && shape.ranks != ranking::none && !all_ranked())
     for (std::int64_t g = 0; g < groups; ++g) {
       const group_ref<T> group = group_at(g);
       if (!check_group_ranking(shape, group, g, group.logp - in.logp.data(), policy)) return nan;
