@@ -316,12 +316,16 @@ struct margin_adaptive {
   static constexpr std::int64_t group_size = 2;
   static constexpr std::int64_t min_group_size = 2;
 
+  /// log k, k = (c_max − 1)/(1 − c_min): c(u)'s shift, c(τ) = 1.
+  template <Scalar T> RPO_HD constexpr T log_k() const noexcept {
+    RPO_USING_STD(log)
+    return T(log((c_max - 1) / (1 - c_min)));
+  }
   /// w(m), the weight of a pair whose reward margin is m.
   template <Scalar T> RPO_HD constexpr T weight(T m) const noexcept {
-    RPO_USING_STD(exp) RPO_USING_STD(log) RPO_USING_STD(fabs)
+    RPO_USING_STD(exp) RPO_USING_STD(fabs)
     if (!(m > -T(tau))) return T(1);
-    const T log_k = T(log((c_max - 1) / (1 - c_min)));
-    const T c = T(c_min) + T(c_max - c_min) * sigmoid(-(T(lambda) * (T(fabs(m)) - T(tau)) + log_k));
+    const T c = T(c_min) + T(c_max - c_min) * sigmoid(-(T(lambda) * (T(fabs(m)) - T(tau)) + log_k<T>()));
     return T(exp(softplus(-m) - softplus(-c * m)));
   }
   constexpr parameter_error check() const noexcept {

@@ -2,10 +2,10 @@
 //
 // Internal names: rpo::detail::evaluates_pair_blocks, rpo::detail::evaluate_pair_block, rpo::detail::hard_label_block,
 //                 rpo::detail::target_block, rpo::detail::reward_block, rpo::detail::block_sum, rpo::detail::put_block,
-//                 rpo::detail::put_pair_partials, rpo::detail::scaled, rpo::detail::over_blocks,
-//                 rpo::detail::each_vector, rpo::detail::advance, rpo::detail::hard_label_lanes,
-//                 rpo::detail::target_lanes, rpo::detail::ratio_lanes, rpo::detail::margin_adaptive_lanes,
-//                 rpo::detail::pair_block_size.
+//                 rpo::detail::put_pair_partials, rpo::detail::pair_kernel_block, rpo::detail::scaled,
+//                 rpo::detail::over_blocks, rpo::detail::each_vector, rpo::detail::advance,
+//                 rpo::detail::hard_label_lanes, rpo::detail::target_lanes, rpo::detail::ratio_lanes,
+//                 rpo::detail::margin_adaptive_lanes, rpo::detail::pair_block_size.
 // Why: on a million pairs rpo::evaluate spent most of its time in the C library's scalar exp and log1p, called one
 // pair after the other. For the pair compositions listed by evaluates_pair_blocks (an rpo::loss of sampling::pair
 // with a hard label and the logistic, bwd-KL, focal or DiscoPOP distance, or a finite target and the logistic, bwd-
@@ -280,6 +280,24 @@ void put_pair_partials(T* to, std::int64_t first, const T* d_chosen, const T* d_
   put_block(to, first, grad, 2 * n, stream);
 }
 
+/// kernel(x, y, value, d_chosen, d_rejected) on the vectors of x[i], y[i] for i < n (both arrays padded by
+/// each_vector), its results stored into value, d_chosen and d_rejected: the vector loop of the evaluators whose kernel
+/// takes two inputs per pair and gives the loss and its partials in the chosen and the rejected response.
+template <class T, class Kernel>
+void pair_kernel_block(int n, T* x, T* y, T* value, T* d_chosen, T* d_rejected, Kernel&& kernel) noexcept {
+  using V = simd<T>;
+  each_vector<T>(
+      n,
+      [&](int i) {
+        typename V::vec v, dc, dr;
+        kernel(V::load(x + i), V::load(y + i), v, dc, dr);
+        V::store(value + i, v);
+        V::store(d_chosen + i, dc);
+        V::store(d_rejected + i, dr);
+      },
+      x, y);
+}
+
 /// The loop every evaluator below shares: for each block of at most pair_block_size pairs from `start` (n of them),
 /// body(start, n, value) writes the block's losses into value[0, n) and its gradients; the losses then go to
 /// group_loss[start, start + n) (where not null) and into the sum, in double, block by block (block_sum). The streaming
@@ -410,7 +428,6 @@ template <class K, class T>
 double evaluate_pair_block(const extension::pairwise<K>& l, const T* logp, const T* ref_logp, const T* /*length*/,
                            const T* /*reward*/, std::int64_t count, T* grad_logp, T* grad_ref_logp, T* group_loss,
                            double scale = 1, bool stream = false) noexcept {
-  using V = simd<T>;
   constexpr int block = pair_block_size;
   alignas(64) T chosen[block];
   alignas(64) T rejected[block];
@@ -424,16 +441,10 @@ double evaluate_pair_block(const extension::pairwise<K>& l, const T* logp, const
       chosen[i] = logp[c] - ref_logp[c];
       rejected[i] = logp[c + 1] - ref_logp[c + 1];
     }
-    each_vector<T>(
-        n,
-        [&](int i) {
-          typename V::vec v, dc, dr;
-          ratio_lanes<K, T>(l.kernel, V::load(chosen + i), V::load(rejected + i), v, dc, dr);
-          V::store(value + i, v);
-          V::store(d_chosen + i, dc);
-          V::store(d_rejected + i, dr);
-        },
-        chosen, rejected);
+    const auto kernel = [&](auto c, auto r, auto& v, auto& dc, auto& dr) {
+      ratio_lanes<K, T>(l.kernel, c, r, v, dc, dr);
+    };
+    pair_kernel_block<T>(n, chosen, rejected, value, d_chosen, d_rejected, kernel);
     put_pair_partials(grad_logp, first, d_chosen, d_rejected, T(1), n, scale, stream, grad);
     put_pair_partials(grad_ref_logp, first, d_chosen, d_rejected, T(-1), n, scale, stream, grad);
   });
@@ -486,14 +497,13 @@ template <class T>
 double evaluate_pair_block(const extension::margin_adaptive& l, const T* logp, const T* ref_logp, const T* /*length*/,
                            const T* reward, std::int64_t count, T* grad_logp, T* grad_ref_logp, T* group_loss,
                            double scale = 1, bool stream = false) noexcept {
-  using V = simd<T>;
   constexpr int block = pair_block_size;
   alignas(64) T gap[block];
   alignas(64) T margin[block];
   alignas(64) T d_chosen[block];
   alignas(64) T d_rejected[block];
   alignas(64) T grad[2 * block];
-  const T b = T(l.beta), log_k = T(std::log((l.c_max - 1) / (1 - l.c_min)));
+  const T b = T(l.beta), log_k = l.template log_k<T>();
   return over_blocks(count, group_loss, stream, [&](std::int64_t start, int n, T* value) {
     const std::int64_t first = 2 * start;
     for (int i = 0; i < n; ++i) {
@@ -501,16 +511,10 @@ double evaluate_pair_block(const extension::margin_adaptive& l, const T* logp, c
       gap[i] = b * ((logp[c] - ref_logp[c]) - (logp[c + 1] - ref_logp[c + 1]));
       margin[i] = reward[c] - reward[c + 1];
     }
-    each_vector<T>(
-        n,
-        [&](int i) {
-          typename V::vec v, d;
-          margin_adaptive_lanes<T>(l, log_k, V::load(gap + i), V::load(margin + i), v, d);
-          V::store(value + i, v);
-          V::store(d_chosen + i, d);
-          V::store(d_rejected + i, -d);
-        },
-        gap, margin);
+    pair_kernel_block<T>(n, gap, margin, value, d_chosen, d_rejected, [&](auto a, auto m, auto& v, auto& dc, auto& dr) {
+      margin_adaptive_lanes<T>(l, log_k, a, m, v, dc);
+      dr = -dc;
+    });
     put_pair_partials(grad_logp, first, d_chosen, d_rejected, T(1), n, scale, stream, grad);
     put_pair_partials(grad_ref_logp, first, d_chosen, d_rejected, T(-1), n, scale, stream, grad);
   });
